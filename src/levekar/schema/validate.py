@@ -1,0 +1,267 @@
+"""Validate a register extract against the declarative schema, in DuckDB.
+
+Every problem is located: file, column, number of offending rows and one example row. The extract is only
+read; validation writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from levekar.schema.model import Column, ExtractSchema, Table, extract_schema
+
+EXTENSIONS = (".parquet", ".csv")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    column: str
+    check: str
+    rows: int
+    example: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file} [{self.column}] {self.message}: {self.rows} row(s), e.g. {self.example}"
+
+
+class ExtractError(Exception):
+    """Raised by pipeline stages when their input extract is invalid; nothing has been written."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        head = "\n".join(f"  {p}" for p in problems[:20])
+        more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"invalid register extract ({len(problems)} problem(s)):\n{head}{more}")
+
+
+def find_table_file(extract_dir: Path, table: Table) -> Path | None:
+    for ext in EXTENSIONS:
+        p = extract_dir / f"{table.file}{ext}"
+        if p.exists():
+            return p
+    return None
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _geo_crs_problem(path: Path) -> str | None:
+    """GeoParquet metadata must exist and say EPSG:25833 for the geometry column."""
+    meta = pq.read_schema(path).metadata or {}
+    if b"geo" not in meta:
+        return "not GeoParquet (no 'geo' metadata); write it with geopandas.GeoDataFrame.to_parquet"
+    geo = json.loads(meta[b"geo"])
+    col = geo.get("columns", {}).get(geo.get("primary_column", "geometry"), {})
+    crs = col.get("crs")
+    code = crs.get("id", {}).get("code") if isinstance(crs, dict) else None
+    if code != 25833:
+        return f"geometry CRS must be EPSG:25833 (found {code or 'none'})"
+    return None
+
+
+class _Checker:
+    def __init__(self, extract_dir: Path, schema: ExtractSchema):
+        self.dir = extract_dir
+        self.schema = schema
+        self.con = duckdb.connect()
+        self.files: dict[str, Path] = {}
+        self.present_columns: dict[str, set[str]] = {}
+        self.broken: set[str] = set()  # tables whose structure is unusable
+        self.problems: list[Problem] = []
+
+    def add(self, table: str, column: str, check: str, rows: int, example: str, message: str) -> None:
+        fname = self.files[table].name if table in self.files else f"{self.schema.tables[table].file}.parquet"
+        self.problems.append(Problem(fname, column, check, int(rows), example, message))
+
+    # -- structure -----------------------------------------------------------------------------------------
+    def load(self, table: Table) -> None:
+        path = find_table_file(self.dir, table)
+        if path is None:
+            if table.required:
+                self.add(table.name, "*", "missing_file", 0, f"{table.file}.parquet or {table.file}.csv",
+                         "required file is missing")
+            self.broken.add(table.name)
+            return
+        self.files[table.name] = path
+        if table.spatial and path.suffix != ".parquet":
+            self.add(table.name, "geometry", "format", 0, path.name, "spatial table must be GeoParquet")
+            self.broken.add(table.name)
+            return
+        reader = (
+            f"read_parquet({_lit(str(path))})"
+            if path.suffix == ".parquet"
+            else f"read_csv({_lit(str(path))}, all_varchar = true, header = true)"
+        )
+        try:
+            self.con.execute(f"CREATE VIEW {_q('raw_' + table.name)} AS SELECT * FROM {reader}")
+            cols = [r[0] for r in self.con.execute(f"DESCRIBE {_q('raw_' + table.name)}").fetchall()]
+        except duckdb.Error as e:
+            self.add(table.name, "*", "unreadable", 0, path.name, f"cannot be read: {str(e).splitlines()[0]}")
+            self.broken.add(table.name)
+            return
+        self.present_columns[table.name] = set(cols)
+        for c in table.columns:
+            if c.name not in cols and c.required:
+                self.add(table.name, c.name, "missing_column", 0, f"columns found: {', '.join(cols)}",
+                         "required column is missing")
+                self.broken.add(table.name)
+        if table.spatial and (crs_problem := _geo_crs_problem(path)):
+            self.add(table.name, "geometry", "crs", 0, path.name, crs_problem)
+        select = []
+        for c in table.columns:
+            expr = f"TRY_CAST({_q(c.name)} AS {c.type})" if c.name in cols else f"CAST(NULL AS {c.type})"
+            select.append(f"{expr} AS {_q(c.name)}")
+        self.con.execute(
+            f"CREATE VIEW {_q(table.name)} AS SELECT {', '.join(select)} FROM {_q('raw_' + table.name)}"
+        )
+
+    # -- column and table checks -------------------------------------------------------------------------
+    def _column_checks(self, table: Table) -> Iterator[tuple[Column, str, str, str]]:
+        """(column, check name, SQL condition over the raw view joined with the typed view, message)."""
+        present = self.present_columns[table.name]
+        for c in table.columns:
+            if c.name not in present:
+                continue
+            raw, typed = f"r.{_q(c.name)}", f"t.{_q(c.name)}"
+            if c.required:
+                yield c, "required", f"{raw} IS NULL", "missing value in a required column"
+            yield c, "type", f"{raw} IS NOT NULL AND {typed} IS NULL", f"value is not of type {c.type}"
+            if c.codes:
+                codes = ", ".join(_lit(v) for v in self.schema.codes(c))
+                yield (c, "code", f"CAST({typed} AS VARCHAR) NOT IN ({codes})",
+                       f"value outside code list {c.codes} ({', '.join(self.schema.codes(c))})")
+            if c.pattern:
+                yield (c, "pattern", f"NOT regexp_full_match(CAST({raw} AS VARCHAR), {_lit(c.pattern)})",
+                       f"value does not match the code format {c.pattern}")
+            if c.range:
+                lo, hi = c.range
+                conds = ([f"{typed} < {lo}"] if lo is not None else []) + (
+                    [f"{typed} > {hi}"] if hi is not None else [])
+                yield c, "range", " OR ".join(conds), f"value outside the range [{lo}, {hi}]"
+
+    def check_columns(self, table: Table) -> None:
+        checks = list(self._column_checks(table))
+        if not checks:
+            return
+        # Raw and typed views are positionally aligned; join them row by row with a row number.
+        source = (
+            f"(SELECT row_number() OVER () AS _row, * FROM {_q('raw_' + table.name)}) r "
+            f"POSITIONAL JOIN {_q(table.name)} t"
+        )
+        counts = self.con.execute(
+            "SELECT " + ", ".join(f"count_if({cond})" for _, _, cond, _ in checks) + f" FROM {source}"
+        ).fetchone()
+        for (col, check, cond, message), n in zip(checks, counts, strict=True):
+            if n:
+                example = self._example(table, source, cond, col.name, raw=True)
+                self.add(table.name, col.name, check, n, example, message)
+
+    def _example(self, table: Table, source: str, cond: str, column: str, raw: bool = False) -> str:
+        prefix = "r." if raw else "t."
+        keys = [k for k in table.key if k != column and k in self.present_columns[table.name]]
+        cols = [*keys, column]
+        row = self.con.execute(
+            f"SELECT {', '.join(prefix + _q(c) for c in cols)}"
+            + (", _row" if raw else "")
+            + f" FROM {source} WHERE {cond} LIMIT 1"
+        ).fetchone()
+        parts = [f"{c}={row[i]!r}" for i, c in enumerate(cols)]
+        if raw:
+            parts.append(f"row {row[-1]}")
+        return ", ".join(parts)
+
+    def check_key(self, table: Table) -> None:
+        if not all(k in self.present_columns[table.name] for k in table.key):
+            return
+        keys = ", ".join(_q(k) for k in table.key)
+        label = ", ".join(_lit(k + "=") + " || " + _q(k) for k in table.key)
+        n, example = self.con.execute(
+            f"SELECT coalesce(sum(n), 0), first(k) FROM (SELECT count(*) AS n, concat_ws(', ', {label}) AS k "
+            f"FROM {_q(table.name)} GROUP BY {keys} HAVING count(*) > 1)"
+        ).fetchone()
+        if n:
+            self.add(table.name, ",".join(table.key), "unique_key", n, example,
+                     f"duplicate key ({', '.join(table.key)})")
+
+    def check_references(self, table: Table) -> None:
+        for c in table.columns:
+            if c.references is None or c.name not in self.present_columns[table.name]:
+                continue
+            parent, pcols = c.references
+            if parent in self.broken or parent not in self.files:
+                n = self.con.execute(f"SELECT count(*) FROM {_q(table.name)} WHERE {_q(c.name)} IS NOT NULL"
+                                     ).fetchone()[0]
+                if n and parent not in self.files:
+                    self.add(table.name, c.name, "reference", n, f"{self.schema.tables[parent].file}.parquet",
+                             f"refers to {parent}, but that file is missing")
+                continue
+            ccols = (c.name, *pcols[1:])  # composite keys share their trailing names (year)
+            on = " AND ".join(f"t.{_q(a)} = p.{_q(b)}" for a, b in zip(ccols, pcols, strict=True))
+            source = f"{_q(table.name)} t ANTI JOIN {_q(parent)} p ON {on}"
+            cond = f"t.{_q(c.name)} IS NOT NULL"
+            n = self.con.execute(f"SELECT count(*) FROM {source} WHERE {cond}").fetchone()[0]
+            if n:
+                example = self._example(table, source, cond, c.name)
+                self.add(table.name, c.name, "reference", n, example,
+                         f"value not found in {parent}.({', '.join(pcols)})")
+
+    def check_rules(self, table: Table) -> None:
+        for rule in table.rules:
+            source = rule.from_ or f"{_q(table.name)} t"
+            needed = {n for n in self.schema.tables if re.search(rf"\b{n}\b", source)} | {table.name}
+            if needed & self.broken or not needed <= set(self.files):
+                continue
+            try:
+                n = self.con.execute(f"SELECT count(*) FROM {source} WHERE {rule.violation}").fetchone()[0]
+            except duckdb.Error as e:  # a user's own schema file with a faulty rule
+                self.add(table.name, ",".join(rule.columns), rule.name, 0, "", f"rule failed: {e}")
+                continue
+            if n:
+                cols = [k for k in table.key if k not in rule.columns] + list(rule.columns)
+                row = self.con.execute(
+                    f"SELECT {', '.join('t.' + _q(c) for c in cols)} FROM {source} WHERE {rule.violation} LIMIT 1"
+                ).fetchone()
+                example = ", ".join(f"{c}={v!r}" for c, v in zip(cols, row, strict=True))
+                self.add(table.name, ",".join(rule.columns), rule.name, n, example, rule.message)
+
+
+def validate_extract(
+    extract_dir: str | Path,
+    schema: ExtractSchema | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Problem]:
+    """All problems of the extract in `extract_dir` (empty list: valid)."""
+    extract_dir = Path(extract_dir)
+    schema = schema or extract_schema()
+    if not extract_dir.is_dir():
+        return [Problem(str(extract_dir), "*", "missing_dir", 0, str(extract_dir), "extract folder not found")]
+    chk = _Checker(extract_dir, schema)
+    tables = list(schema.tables.values())
+    steps: list[tuple[str, Callable[[Table], None]]] = [
+        ("columns", chk.check_columns), ("keys", chk.check_key),
+        ("references", chk.check_references), ("rules", chk.check_rules),
+    ]
+    for t in tables:
+        chk.load(t)
+    for label, step in steps:
+        for t in tables:
+            if t.name in chk.broken:
+                continue
+            if progress:
+                progress(f"{label}: {t.name}")
+            step(t)
+    return chk.problems

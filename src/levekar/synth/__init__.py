@@ -1,0 +1,1 @@
+"""Pipeline stage: synthetic register extracts (presets oslo, tiny, norway)."""

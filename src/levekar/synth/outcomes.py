@@ -1,0 +1,193 @@
+"""Outcomes of a statistics year: education, work, income, benefits, child welfare, voting, grade points.
+
+Each outcome is a function of the person's latent socio-economic position, age, sex and background, with
+person-fixed and yearly noise; intercepts are solved each year so the extract as a whole meets the
+calibration targets (calibration.yaml), while who and where stays the model's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from levekar.synth.population import CHILD, HEAD, PARTNER, World, bisect, eu_scale, person_uniform, sigmoid
+
+CAT_B, CAT_C = 1, 2
+AFR = 2
+EDU_SALT, INEDU_SALT, VOTE_SALT, GP_SALT = 11, 12, 13, 14
+
+
+def _final_level(world: World, e: np.ndarray, age_ok: np.ndarray) -> np.ndarray:
+    """Final NUS level from the education propensity, with cut points fixed in the first year so that the
+    30–59 shares meet the targets."""
+    if "edu_cuts" not in world.calib:
+        shares = world.params.targets["education_shares_30_59"]
+        cum = np.cumsum([shares["low"], shares["upper_secondary_incomplete"], shares["upper_secondary"],
+                         shares["tertiary_short"]]) / 100
+        world.calib["edu_cuts"] = np.quantile(e[age_ok], cum)
+    cuts = world.calib["edu_cuts"]
+    cls = np.searchsorted(cuts, e)  # 0 low, 1 VGS incomplete, 2 VGS, 3 short tertiary, 4 long tertiary
+    return cls
+
+
+def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Outcomes for the persons `idx` present on 1 January of `year` (events during the year)."""
+    rng, P, t = world.rng, world.p, world.params.targets
+    n = len(idx)
+    pid = P["pid"][idx]
+    by = P["by"][idx].astype(np.int64)
+    age = year - 1 - by
+    ses = P["ses"][idx].astype(float)
+    sex = P["sex"][idx]
+    cat = P["cat"][idx]
+    imm_bg = (cat == CAT_B) | (cat == CAT_C)
+    botid = np.where(cat == CAT_B, year - P["imm"][idx], -1)
+    recent = (cat == CAT_B) & (botid < 5)
+
+    # --- education ---------------------------------------------------------------------------------------------
+    cohort = 0.012 * (60 - np.clip(age, 25, 80))
+    e = 0.85 * ses + 0.5 * P["u_edu"][idx] + cohort
+    cls = _final_level(world, e, (age >= 30) & (age <= 59))
+    u = person_uniform(pid, EDU_SALT)
+    final = np.select([cls == 0, cls == 1, cls == 2, cls == 3],
+                      [np.where(u < 0.06, 0, np.where(u < 0.16, 1, 2)), 3, np.where(u < 0.06, 5, 4), 6],
+                      default=np.where(u < 0.06, 8, 7))
+    done_by_age = np.select([age < 16, age < 19, age < 22, age < 24, age < 29],
+                            [-1, 2, 4, 6, 7], default=8)
+    nus = np.where(final <= 3, np.minimum(final, np.maximum(done_by_age, np.minimum(final, 2))),
+                   np.minimum(final, done_by_age))
+    nus = np.where(age < 16, -1, nus)
+    nus = np.where(recent & (u > 0.7), -1, nus)  # unknown education of recent immigrants
+    upper_secondary = (nus >= 4)
+    uin = person_uniform(pid, INEDU_SALT)
+    finish_age = np.select([final == 6, final == 7, final == 8], [23, 25, 30], default=19)
+    in_edu = np.select(
+        [age < 6, age < 16, age < 19, age < 30, age < 60],
+        [False, True, uin < np.where(final >= 4, 0.97, 0.80), (age < finish_age) & (uin < 0.88) | (uin > 0.95),
+         uin > 0.965],
+        default=False,
+    )
+
+    # --- employment: a probit with a person-fixed and a yearly part --------------------------------------------
+    age_term = np.select(
+        [age < 16, age < 20, age < 25, age < 30, age < 55, age < 62, age < 67, age < 75],
+        [-9.0, -1.6, -0.5, 0.0, 0.2, -0.1, -0.9, -2.6], default=-9.0)
+    latent = (0.9 * ses + 0.25 * (np.maximum(final, 2) - 4) / 2 + age_term + 0.8 * P["u_emp"][idx]
+              + 0.6 * rng.standard_normal(n) - 0.8 * ((cat == CAT_B) & (botid < 3)) - 0.8 * in_edu)
+    group = (sex == 2) * 2 + imm_bg  # 0 men other, 1 men immigrant, 2 women other, 3 women immigrant
+    targets = [t["neet_30_59"][k] for k in ("men_other", "men_immigrant", "women_other", "women_immigrant")]
+    core = (age >= 30) & (age <= 59)
+    cut = np.zeros(4)
+    for g in range(4):
+        sel = core & (group == g)
+        if sel.any():
+            cut[g] = bisect(lambda c, sel=sel: 100 * ((latent[sel] <= c) & ~in_edu[sel]).mean(), targets[g])
+    employed = latent > cut[group]
+
+    # --- income ---------------------------------------------------------------------------------------------
+    hh = P["hh"][idx]
+    hh_u, hh_i = np.unique(hh, return_inverse=True)
+    n_h = len(hh_u)
+    earnings = np.where(employed, np.exp(np.log(430_000) + 0.28 * ses + 0.08 * (np.maximum(final, 2) - 4)
+                                         - 0.0009 * (age - 48) ** 2 + 0.3 * rng.standard_normal(n)), 0.0)
+    earnings = np.where(in_edu & employed, 0.3 * earnings, earnings)
+    pension = np.where(age >= 67, 240_000 * np.exp(0.15 * ses + 0.1 * rng.standard_normal(n)), 0.0)
+    working_age = (age >= 18) & (age <= 66)
+    gets_benefit = working_age & ~employed & ~in_edu & (rng.random(n) < sigmoid(-0.3 + 0.05 * (age - 40)))
+    benefit_u = np.exp(0.15 * rng.standard_normal(n))
+    student = np.where(in_edu & (age >= 19) & ~employed, 45_000.0, 0.0)
+    capital = np.where(age >= 25, 9_000 * np.exp(ses + 0.5 * rng.standard_normal(n)), 0.0)
+    kid = age < 18
+    n_kids = np.bincount(hh_i, weights=kid, minlength=n_h)
+    n_14 = np.bincount(hh_i, weights=age >= 14, minlength=n_h)
+    n_u14 = np.bincount(hh_i, weights=age < 14, minlength=n_h)
+    cu = eu_scale(n_14, n_u14)
+    size = np.bincount(hh_i, minlength=n_h)
+    # main earner in education → student household (excluded from low-income figures, as SSB does)
+    own = earnings + pension + student
+    order = np.lexsort((-own, hh_i))
+    main = order[np.r_[0, np.flatnonzero(np.diff(hh_i[order])) + 1]]
+    student_hh = np.zeros(n_h, dtype=bool)
+    student_hh[hh_i[main]] = in_edu[main] & (age[main] >= 18) & (age[main] <= 34)
+
+    def incomes(benefit_level: float, sa_hh: np.ndarray):
+        benefit = np.where(gets_benefit, benefit_level * benefit_u, 0.0)
+        taxable = earnings + pension + benefit + capital
+        tax = 0.24 * np.maximum(taxable - 75_000, 0) + 0.13 * np.maximum(earnings - 650_000, 0)
+        child_benefit = 12_000 * n_kids
+        sa = np.where(sa_hh, 60_000.0, 0.0)
+        total = np.bincount(hh_i, weights=taxable + student, minlength=n_h) + child_benefit + sa
+        after = total - np.bincount(hh_i, weights=tax, minlength=n_h)
+        transfers = np.bincount(hh_i, weights=pension + benefit, minlength=n_h) + child_benefit + sa
+        return total, after, transfers
+
+    def low_income(after: np.ndarray) -> np.ndarray:
+        eq = after / cu
+        eq_p = eq[hh_i]
+        ok = ~student_hh[hh_i]
+        median = np.median(eq_p[ok])
+        return eq < 0.6 * median
+
+    no_sa = np.zeros(n_h, dtype=bool)
+    li_rate = lambda b: 100 * (low_income(incomes(b, no_sa)[1])[hh_i][~student_hh[hh_i]]).mean()  # noqa: E731
+    b_level = bisect(lambda b: -li_rate(b), -t["persons_low_income_eu60"], 0, 600_000)
+    li_pre = low_income(incomes(b_level, no_sa)[1])
+    ses_h = np.bincount(hh_i, weights=ses, minlength=n_h) / size
+    adults_wa = np.bincount(hh_i, weights=working_age, minlength=n_h)
+    no_work = np.bincount(hh_i, weights=working_age & employed, minlength=n_h) == 0
+    u_sa = rng.random(n_h)
+    sa_score = 2.2 * li_pre + 1.0 * (no_work & (adults_wa > 0)) - 0.5 * ses_h
+    def sa_rate(c: float) -> float:
+        sa_hh = (adults_wa > 0) & (u_sa < sigmoid(c + sa_score))
+        return 100 * (sa_hh[hh_i] & working_age).sum() / max(working_age.sum(), 1)
+
+    c_sa = bisect(sa_rate, t["social_assistance_18_66"])
+    sa_hh = (adults_wa > 0) & (u_sa < sigmoid(c_sa + sa_score))
+    total, after, transfers = incomes(b_level, sa_hh)
+    li = low_income(after)
+    social_assistance = sa_hh[hh_i] & working_age
+
+    # --- child welfare ------------------------------------------------------------------------------------------
+    role = P["role"][idx]
+    has_partner = np.bincount(hh_i, weights=role == PARTNER, minlength=n_h) > 0
+    single_parent = (n_kids > 0) & ~has_partner
+    u_cw = rng.random(n)
+    cw_score = 1.0 * li[hh_i] + 0.9 * single_parent[hh_i] + 0.5 * sa_hh[hh_i] - 0.3 * ses
+    c_cw = bisect(lambda c: 100 * (u_cw[kid] < sigmoid(c + cw_score[kid])).mean(), t["child_welfare_0_17"])
+    child_welfare = kid & (u_cw < sigmoid(c_cw + cw_score))
+
+    # --- voting in election years (local: 2011, 2015, 2019 …; parliamentary: 2009, 2013, 2017 …) ------------
+    voted = np.full(n, -1, dtype=np.int8)
+    if year % 2 == 1:
+        local = year % 4 == 3
+        adult = year - by >= 18
+        eligible = adult & ((cat != CAT_B) | (botid >= (3 if local else 7)))
+        uv = person_uniform(pid, VOTE_SALT + year)
+        score = 0.7 * ses + 0.25 * (sex == 2) + 0.02 * np.clip(age - 45, -25, 30) - 0.5 * imm_bg
+        target = t["turnout_local"] if local else t["turnout_parliamentary"]
+        c_v = bisect(lambda c: 100 * (uv[eligible] < sigmoid(c + score[eligible])).mean(), target)
+        voted = np.where(eligible, (uv < sigmoid(c_v + score)).astype(np.int8), -1)
+
+    # --- grade points at the end of 10th grade --------------------------------------------------------------
+    gp_targets = {int(k): v for k, v in t["grade_points"].items()}
+    y0, y1 = min(gp_targets), max(gp_targets)
+    mean_gp = gp_targets[y0] + (gp_targets[y1] - gp_targets[y0]) * (year - y0) / (y1 - y0)
+    tenth = (year - by) == 16
+    gp_raw = 5.5 * ses - 1.5 * (sex == 1) + 7 * rng.standard_normal(n)
+    shift = gp_raw[tenth].mean() if tenth.any() else 0.0
+    grade_points = np.where(tenth, np.clip(mean_gp + gp_raw - shift, 10, 60), np.nan)
+
+    return {
+        "education_nus": nus, "in_education": in_edu, "employed": employed,
+        "upper_secondary_completed": upper_secondary, "social_assistance": social_assistance,
+        "child_welfare": child_welfare, "voted": voted, "grade_points": np.round(grade_points, 1),
+        "hh_unique": hh_u, "income_total": np.rint(total).astype(np.int64),
+        "income_after_tax": np.rint(after).astype(np.int64), "income_transfers": np.rint(transfers).astype(np.int64),
+        "student_household": student_hh, "low_income_hh": li,
+    }
+
+
+def heads_of(world: World, idx: np.ndarray) -> np.ndarray:
+    return idx[world.p["role"][idx] == HEAD]
+
+
+__all__ = ["CHILD", "year_outcomes"]
