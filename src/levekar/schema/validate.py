@@ -6,6 +6,7 @@ read; validation writes nothing.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -73,6 +74,17 @@ def _geo_crs_problem(path: Path) -> str | None:
     return None
 
 
+def _csv_reader(path: Path) -> str:
+    """Read every CSV column as text (types are checked afterwards, with located errors)."""
+    with path.open(encoding="utf-8", newline="") as f:
+        header = f.readline()
+    delim = ";" if header.count(";") > header.count(",") else ","
+    names = next(csv.reader([header], delimiter=delim))
+    cols = ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names)
+    return (f"read_csv({_lit(str(path))}, header = true, auto_detect = false, delim = {_lit(delim)}, "
+            f"quote = '\"', columns = {{{cols}}})")
+
+
 class _Checker:
     def __init__(self, extract_dir: Path, schema: ExtractSchema):
         self.dir = extract_dir
@@ -101,13 +113,12 @@ class _Checker:
             self.add(table.name, "geometry", "format", 0, path.name, "spatial table must be GeoParquet")
             self.broken.add(table.name)
             return
-        reader = (
-            f"read_parquet({_lit(str(path))})"
-            if path.suffix == ".parquet"
-            else f"read_csv({_lit(str(path))}, all_varchar = true, header = true)"
-        )
+        reader = f"read_parquet({_lit(str(path))})" if path.suffix == ".parquet" else _csv_reader(path)
         try:
-            self.con.execute(f"CREATE VIEW {_q('raw_' + table.name)} AS SELECT * FROM {reader}")
+            # CSV is materialised as text: DuckDB would otherwise push our TRY_CASTs into the reader,
+            # which then fails on the first bad value instead of letting us count and locate them all
+            kind = "VIEW" if path.suffix == ".parquet" else "TEMP TABLE"
+            self.con.execute(f"CREATE {kind} {_q('raw_' + table.name)} AS SELECT * FROM {reader}")
             cols = [r[0] for r in self.con.execute(f"DESCRIBE {_q('raw_' + table.name)}").fetchall()]
         except duckdb.Error as e:
             self.add(table.name, "*", "unreadable", 0, path.name, f"cannot be read: {str(e).splitlines()[0]}")

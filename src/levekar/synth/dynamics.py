@@ -11,7 +11,6 @@ from levekar.synth.population import (
     ADULT_CHILD,
     CHILD,
     HEAD,
-    OTHER,
     PARTNER,
     TEMPLATE_SIZE,
     World,
@@ -29,11 +28,11 @@ from levekar.synth.simulate import (
     EU,
     FORM_COOP,
     FORM_MUNICIPAL,
-    FORM_PRIVATE,
     KOMMUNAL,
     LEIER,
     NORGE,
     SELVEIER,
+    crowded,
 )
 
 
@@ -89,7 +88,11 @@ def decide_events(world: World, year: int) -> Events:
     p_dom = np.where(world.params.open_domestic, 0.03 + 0.05 * (head_age < 35), 0.0)
     out = active & (u < p_int + p_dom)
     international = u < p_int
-    p_move = sigmoid(-2.9 + 1.3 * renter + 0.9 * (head_age < 32) - 0.02 * np.clip(head_age - 45, 0, 40))
+    size_now = np.bincount(hh[~dead[idx]], minlength=n_h)
+    dwi = np.maximum(H["dw"], 0)
+    cramped = (H["dw"] >= 0) & crowded(size_now, D["rooms"][dwi], D["area"][dwi])
+    p_move = sigmoid(-2.9 + 1.3 * renter + 0.9 * (head_age < 32) - 0.02 * np.clip(head_age - 45, 0, 40)
+                     + 2.5 * cramped)
     movers = active & ~out & (rng.random(n_h) < p_move)
 
     # persons leaving their parents' home; partners splitting up; singles moving in together
@@ -268,7 +271,7 @@ def _in_migrants(world: World, year: int, deficit: np.ndarray, probs: np.ndarray
     tm = rng.choice(len(probs), size=n, p=probs)
     size = TEMPLATE_SIZE[tm]
     hidx, role, by, sex = draw_members(rng, tm, size, year + 1, young=np.ones(n, dtype=bool))
-    international = rng.random(n) < 0.45
+    international = rng.random(n) < 0.35
     afr = international & (rng.random(n) < 0.55)
     bg_h = np.where(afr, AFR, np.where(international, EU, NORGE))
     ses_h = np.where(afr, -0.9, np.where(international, 0.0, -0.1)) + 0.85 * rng.standard_normal(n)
@@ -301,14 +304,15 @@ def _match(world: World, year: int, seekers: np.ndarray, vacant: np.ndarray) -> 
     kom_h = H["kom"][seekers]
     kom_d = world.kommune_of_cell[D["cell"][vacant]]
     alive = P["alive"]
-    size = np.bincount(P["hh"][alive], minlength=len(H["hid"]))[seekers]
+    size = np.bincount(P["hh"][alive], minlength=len(H["hid"]))[seekers].astype(float)
     afr_cell = _afr_share_of_cells(world)
-    score_h = (_zscore(H["ses"][seekers]) + 0.45 * _zscore(size) - 0.5 * (H["bg"][seekers] == AFR)
-               + 0.45 * rng.standard_normal(len(seekers)))
-    score_d = (_zscore(D["desir"][vacant]) + 0.45 * _zscore(D["rooms"][vacant])
-               - 0.5 * _zscore(afr_cell[D["cell"][vacant]]) + 0.45 * rng.standard_normal(len(vacant)))
-    oh = np.lexsort((score_h, kom_h))
-    od = np.lexsort((score_d, kom_d))
+    # where: position and background against desirability and neighbours; then, among dwellings of about
+    # the same desirability (bins of 40), larger households get the larger dwellings
+    loc_h = _zscore(H["ses"][seekers]) - 0.6 * (H["bg"][seekers] == AFR) + 0.35 * rng.standard_normal(len(seekers))
+    loc_d = (_zscore(D["desir"][vacant]) - 0.6 * _zscore(afr_cell[D["cell"][vacant]])
+             + 0.35 * rng.standard_normal(len(vacant)))
+    oh = _binned_order(kom_h, loc_h, size + 0.1 * rng.random(len(seekers)))
+    od = _binned_order(kom_d, loc_d, D["rooms"][vacant] + 0.1 * rng.random(len(vacant)))
     assert np.array_equal(kom_h[oh], kom_d[od]), "housing market out of balance"
     h, d = seekers[oh], vacant[od]
     old_cell = np.full(len(h), -1)
@@ -335,6 +339,15 @@ def _match(world: World, year: int, seekers: np.ndarray, vacant: np.ndarray) -> 
     unit = world.cell_unit_final
     moved_unit[h] = (old_cell < 0) | (unit[np.maximum(old_cell, 0)] != unit[D["cell"][d]])
     P["res"][pm[moved_unit[P["hh"][pm]]]] = year
+
+
+def _binned_order(group: np.ndarray, primary: np.ndarray, secondary: np.ndarray, bin_size: int = 40):
+    """Order by group, then by bins of `bin_size` consecutive ranks of `primary`, then by `secondary`."""
+    o = np.lexsort((primary, group))
+    rank = np.empty(len(o), dtype=np.int64)
+    g = group[o]
+    rank[o] = np.arange(len(o)) - np.searchsorted(g, g)
+    return np.lexsort((secondary, rank // bin_size, group))
 
 
 def _afr_share_of_cells(world: World) -> np.ndarray:

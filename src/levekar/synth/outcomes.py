@@ -70,7 +70,7 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
     # --- employment: a probit with a person-fixed and a yearly part --------------------------------------------
     age_term = np.select(
         [age < 16, age < 20, age < 25, age < 30, age < 55, age < 62, age < 67, age < 75],
-        [-9.0, -1.6, -0.5, 0.0, 0.2, -0.1, -0.9, -2.6], default=-9.0)
+        [-9.0, -1.6, -0.4, 0.05, 0.2, -0.3, -1.2, -2.6], default=-9.0)
     latent = (0.9 * ses + 0.25 * (np.maximum(final, 2) - 4) / 2 + age_term + 0.8 * P["u_emp"][idx]
               + 0.6 * rng.standard_normal(n) - 0.8 * ((cat == CAT_B) & (botid < 3)) - 0.8 * in_edu)
     group = (sex == 2) * 2 + imm_bg  # 0 men other, 1 men immigrant, 2 women other, 3 women immigrant
@@ -84,16 +84,19 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
     employed = latent > cut[group]
 
     # --- income ---------------------------------------------------------------------------------------------
-    hh = P["hh"][idx]
-    hh_u, hh_i = np.unique(hh, return_inverse=True)
+    hh_u, hh_i = np.unique(P["hh"][idx], return_inverse=True)
     n_h = len(hh_u)
-    earnings = np.where(employed, np.exp(np.log(430_000) + 0.28 * ses + 0.08 * (np.maximum(final, 2) - 4)
-                                         - 0.0009 * (age - 48) ** 2 + 0.3 * rng.standard_normal(n)), 0.0)
+    # log earnings deviate from a common level by position, education, age and luck; their spread is the
+    # lever that sets the low-income share (calibrated below)
+    earn_dev = (0.2 * ses + 0.06 * (np.maximum(final, 2) - 4) - 0.0006 * (age - 47) ** 2
+                + 0.22 * rng.standard_normal(n))
+    earnings = np.where(employed, np.exp(np.log(460_000) + earn_dev), 0.0)
     earnings = np.where(in_edu & employed, 0.3 * earnings, earnings)
-    pension = np.where(age >= 67, 240_000 * np.exp(0.15 * ses + 0.1 * rng.standard_normal(n)), 0.0)
+    pension = np.where(age >= 67, 360_000 * np.exp(0.2 * ses + 0.08 * rng.standard_normal(n)), 0.0)
     working_age = (age >= 18) & (age <= 66)
-    gets_benefit = working_age & ~employed & ~in_edu & (rng.random(n) < sigmoid(-0.3 + 0.05 * (age - 40)))
-    benefit_u = np.exp(0.15 * rng.standard_normal(n))
+    alone = np.bincount(hh_i, minlength=n_h)[hh_i] == 1
+    gets_benefit = working_age & ~employed & ~in_edu & (alone | (rng.random(n) < 0.55))
+    benefit = np.where(gets_benefit, 300_000 * np.exp(0.2 * rng.standard_normal(n)), 0.0)
     student = np.where(in_edu & (age >= 19) & ~employed, 45_000.0, 0.0)
     capital = np.where(age >= 25, 9_000 * np.exp(ses + 0.5 * rng.standard_normal(n)), 0.0)
     kid = age < 18
@@ -109,16 +112,25 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
     student_hh = np.zeros(n_h, dtype=bool)
     student_hh[hh_i[main]] = in_edu[main] & (age[main] >= 18) & (age[main] <= 34)
 
-    def incomes(benefit_level: float, sa_hh: np.ndarray):
-        benefit = np.where(gets_benefit, benefit_level * benefit_u, 0.0)
-        taxable = earnings + pension + benefit + capital
-        tax = 0.24 * np.maximum(taxable - 75_000, 0) + 0.13 * np.maximum(earnings - 650_000, 0)
-        child_benefit = 12_000 * n_kids
-        sa = np.where(sa_hh, 60_000.0, 0.0)
-        total = np.bincount(hh_i, weights=taxable + student, minlength=n_h) + child_benefit + sa
-        after = total - np.bincount(hh_i, weights=tax, minlength=n_h)
-        transfers = np.bincount(hh_i, weights=pension + benefit, minlength=n_h) + child_benefit + sa
-        return total, after, transfers
+    # parts that do not depend on the calibrated spread, summed per household once
+    const = pension + benefit + capital
+    const_tax = 0.22 * np.maximum(const - 75_000, 0)
+    e = np.flatnonzero(employed)
+    ne = np.flatnonzero(~employed)
+    hh_e = hh_i[e]
+    h_const = np.bincount(hh_i[ne], weights=const[ne] + student[ne], minlength=n_h)
+    h_const_tax = np.bincount(hh_i[ne], weights=const_tax[ne], minlength=n_h)
+    h_transfers = np.bincount(hh_i, weights=pension + benefit, minlength=n_h)
+    part_time = np.where(in_edu[e], 0.3, 1.0)
+
+    def incomes(spread: float, sa_hh: np.ndarray, per_child: float):
+        earn = part_time * np.exp(np.log(460_000) + spread * earn_dev[e])
+        taxable = earn + const[e]
+        tax = 0.22 * np.maximum(taxable - 75_000, 0) + 0.13 * np.maximum(earn - 650_000, 0)
+        extra = per_child * n_kids + np.where(sa_hh, 60_000.0, 0.0)
+        total = h_const + np.bincount(hh_e, weights=taxable + student[e], minlength=n_h) + extra
+        after = total - h_const_tax - np.bincount(hh_e, weights=tax, minlength=n_h)
+        return total, after, h_transfers + extra
 
     def low_income(after: np.ndarray) -> np.ndarray:
         eq = after / cu
@@ -128,21 +140,39 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
         return eq < 0.6 * median
 
     no_sa = np.zeros(n_h, dtype=bool)
-    li_rate = lambda b: 100 * (low_income(incomes(b, no_sa)[1])[hh_i][~student_hh[hh_i]]).mean()  # noqa: E731
-    b_level = bisect(lambda b: -li_rate(b), -t["persons_low_income_eu60"], 0, 600_000)
-    li_pre = low_income(incomes(b_level, no_sa)[1])
+    nonstudent_p = ~student_hh[hh_i]
+    child_p = nonstudent_p & kid
+
+    def li_share(spread: float, sa_hh: np.ndarray, per_child: float, who: np.ndarray) -> float:
+        return 100 * low_income(incomes(spread, sa_hh, per_child)[1])[hh_i][who].mean()
+
+    def calibrate_income(sa_hh: np.ndarray, per_child: float, rounds: int = 1) -> tuple[float, float]:
+        """Earnings spread for the persons' low-income share and family transfers per child for the
+        children's, alternately."""
+        for _ in range(rounds):
+            spread = bisect(lambda s: li_share(s, sa_hh, per_child, nonstudent_p), t["persons_low_income_eu60"],
+                            0.05, 3.0, steps=18)
+            per_child = bisect(lambda c: -li_share(spread, sa_hh, c, child_p), -t["children_low_income_eu60"],
+                               0.0, 150_000.0, steps=18)
+        return spread, per_child
+
+    spread, per_child = calibrate_income(no_sa, 12_000.0, rounds=2)
+    li_pre = low_income(incomes(spread, no_sa, per_child)[1])
     ses_h = np.bincount(hh_i, weights=ses, minlength=n_h) / size
     adults_wa = np.bincount(hh_i, weights=working_age, minlength=n_h)
     no_work = np.bincount(hh_i, weights=working_age & employed, minlength=n_h) == 0
     u_sa = rng.random(n_h)
     sa_score = 2.2 * li_pre + 1.0 * (no_work & (adults_wa > 0)) - 0.5 * ses_h
+
     def sa_rate(c: float) -> float:
         sa_hh = (adults_wa > 0) & (u_sa < sigmoid(c + sa_score))
         return 100 * (sa_hh[hh_i] & working_age).sum() / max(working_age.sum(), 1)
 
     c_sa = bisect(sa_rate, t["social_assistance_18_66"])
     sa_hh = (adults_wa > 0) & (u_sa < sigmoid(c_sa + sa_score))
-    total, after, transfers = incomes(b_level, sa_hh)
+    # social assistance lifts some households: calibrate once more with it in place
+    spread, per_child = calibrate_income(sa_hh, per_child)
+    total, after, transfers = incomes(spread, sa_hh, per_child)
     li = low_income(after)
     social_assistance = sa_hh[hh_i] & working_age
 

@@ -15,7 +15,6 @@ from levekar.synth.population import (
     World,
     bisect,
     draw_members,
-    eu_scale,
     fill_cells,
     sigmoid,
 )
@@ -31,8 +30,14 @@ SELVEIER, BORETTSLAG, LEIER, KOMMUNAL = range(4)
 FORM_PRIVATE, FORM_COOP, FORM_MUNICIPAL = range(3)
 
 
-def _f32(a):
-    return np.asarray(a, dtype=np.float32)
+def interpolate(series: dict, year: int) -> float:
+    """Linear interpolation (and extrapolation) of a {year: value} series."""
+    xs = sorted(int(k) for k in series)
+    ys = [series[k] for k in sorted(series, key=int)]
+    if len(xs) == 1:
+        return float(ys[0])
+    slope = (ys[-1] - ys[0]) / (xs[-1] - xs[0])
+    return float(ys[0] + slope * (year - xs[0]))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -78,8 +83,9 @@ def _background(rng, hidx, role, by, year, z_h, n_kids_h, targets, botid_scale: 
         ib = (cat == CAT_B) | (cat == CAT_C)
         return 100 * (ib if which == "imm" else ib & (bg == AFR)).mean()
 
-    a_imm = bisect(lambda a: share(*assign(a, 0.0)[:2], "imm"), targets["immigrant_background"])
-    a_afr = bisect(lambda a: share(*assign(a_imm, a)[:2], "afr"), targets["africa_asia_background"])
+    a_imm = bisect(lambda a: share(*assign(a, 0.0)[:2], "imm"), interpolate(targets["immigrant_background"], year))
+    a_afr = bisect(lambda a: share(*assign(a_imm, a)[:2], "afr"),
+                   interpolate(targets["africa_asia_background"], year))
     return assign(a_imm, a_afr)
 
 

@@ -1,0 +1,34 @@
+# levekår — the two set-up commands are `make demo` and `make test`; both build the environment first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/levekar demo --out out/demo
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/levekar schema-doc --out /tmp/levekar-data-model.md && diff -u docs/data-model.md /tmp/levekar-data-model.md
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+docs: $(STAMP)
+	$(BIN)/levekar schema-doc --out docs/data-model.md
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -1,0 +1,147 @@
+"""The `levekar` command: a thin shell over the library."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from levekar import __version__
+from levekar.schema.docs import render_data_model
+from levekar.schema.model import extract_schema
+from levekar.schema.validate import ExtractError, Problem, validate_extract
+from levekar.synth.generate import PRESETS, generate, write_extract
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="levekår: living-conditions and segregation statistics for small areas (NOU 2020:16).")
+console = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def _progress(label: str):
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[step]}"),
+                  TimeElapsedColumn(), console=err, transient=False) as bar:
+        task = bar.add_task(label, total=1.0, step="")
+
+        def update(step: str, fraction: float) -> None:
+            bar.update(task, completed=fraction, step=step)
+
+        yield update
+        bar.update(task, completed=1.0, step="done")
+
+
+def _problem_table(problems: list[Problem]) -> Table:
+    t = Table(title=f"{len(problems)} problem(s)", show_lines=False)
+    for col in ("file", "column", "rows", "problem", "example"):
+        t.add_column(col, overflow="fold")
+    for p in problems:
+        t.add_row(p.file, p.column, f"{p.rows:,}" if p.rows else "", p.message, p.example)
+    return t
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"levekar {__version__}")
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the extract to."),
+    preset: str = typer.Option("oslo", help=f"One of: {', '.join(PRESETS)}."),
+    seed: int = typer.Option(2020, help="Random seed; the same seed gives byte-identical files."),
+    scale: float = typer.Option(1.0, help="Population scale (synthetic presets only)."),
+    force: bool = typer.Option(False, help="Replace an existing folder."),
+) -> None:
+    """Write a deterministic synthetic register extract."""
+    if preset not in PRESETS:
+        err.print(f"[red]unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise typer.Exit(2)
+    if out.exists() and not force:
+        err.print(f"[red]{out} exists; use --force to replace it")
+        raise typer.Exit(2)
+    start = time.perf_counter()
+    with _progress(f"synth {preset}") as update:
+        extract = generate(preset, seed=seed, scale=scale, progress=update)
+        update("writing and validating", 0.97)
+        write_extract(extract, out, force=force)
+    n = extract.tables["persons"].num_rows
+    console.print(f"wrote {out} ({n:,} person-years, {time.perf_counter() - start:.0f} s) — synthetic data")
+
+
+@app.command()
+def validate(
+    extract_dir: Path = typer.Argument(..., help="Folder of the register extract."),
+    schema: Path | None = typer.Option(None, help="Own schema YAML (default: the packaged data model)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the problems as JSON."),
+) -> None:
+    """Check an extract against the data model. Exit code 2 when it has problems; nothing is written."""
+    sch = extract_schema(str(schema) if schema else None)
+    with _progress(f"validate {extract_dir}") as update:
+        steps = [0]
+
+        def tick(label: str) -> None:
+            steps[0] += 1
+            update(label, min(steps[0] / 40, 0.99))
+
+        problems = validate_extract(extract_dir, sch, progress=tick)
+    if as_json:
+        console.print_json(json.dumps([p.__dict__ for p in problems]))
+    elif problems:
+        err.print(_problem_table(problems))
+    if problems:
+        raise typer.Exit(2)
+    console.print(f"[green]{extract_dir}: valid")
+
+
+@app.command("schema-doc")
+def schema_doc(out: Path = typer.Option(Path("docs/data-model.md"), help="Markdown file to write.")) -> None:
+    """Write the data-model documentation generated from the schema."""
+    out.write_text(render_data_model(extract_schema()), encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("out/demo"), help="Folder for everything the demo writes."),
+    force: bool = typer.Option(True, help="Replace an earlier demo run."),
+    seed: int = typer.Option(2020, help="Random seed."),
+) -> None:
+    """Run every pipeline stage that exists on the embedded default (the oslo preset)."""
+    extract_dir = out / "extract"
+    start = time.perf_counter()
+    with _progress("synth oslo → validate") as update:
+        extract = generate("oslo", seed=seed, progress=update)
+        update("writing and validating", 0.97)
+        try:
+            write_extract(extract, extract_dir, force=force)
+        except FileExistsError as e:
+            err.print(f"[red]{e}")
+            raise typer.Exit(2) from e
+        except ExtractError as e:
+            err.print(_problem_table(e.problems))
+            raise typer.Exit(2) from e
+    m = extract.manifest
+    t = Table(title="levekår demo — SYNTHETIC DATA (no real persons)")
+    t.add_column("file")
+    t.add_column("rows", justify="right")
+    for name, table in sorted(extract.tables.items()):
+        t.add_row(f"{extract_dir}/{name}.parquet", f"{table.num_rows:,}")
+    t.add_row(f"{extract_dir}/geography.parquet", f"{len(extract.geography):,}")
+    console.print(t)
+    console.print(f"years {m['years']}, {len(extract.geography)} grunnkrets codes, "
+                  f"{time.perf_counter() - start:.0f} s")
+    console.print("Look at it: [bold]duckdb -c \"SELECT year, count(*) FROM "
+                  f"'{extract_dir}/persons.parquet' GROUP BY year\"[/bold], or "
+                  f"[bold]levekar validate {extract_dir}[/bold].")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,42 @@
+"""Shared fixtures: the tiny preset (seconds) and the embedded default built by `levekar demo` (about two
+minutes, once per test session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from levekar.cli.main import app
+from levekar.synth.generate import generate, write_extract
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def reference() -> dict:
+    """Figures from NOU 2020:16 (shared/reference/nou2020_16.yaml)."""
+    path = SHARED / "reference" / "nou2020_16.yaml"
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny") / "extract"
+    write_extract(generate("tiny", seed=7), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """The embedded default, made by the README's main job (`levekar demo`)."""
+    out = tmp_path_factory.mktemp("demo")
+    result = CliRunner().invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC" in result.output
+    return out / "extract"
