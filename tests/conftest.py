@@ -3,6 +3,7 @@ minutes, once per test session)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,10 @@ def tiny_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
-    """The embedded default, made by the README's main job (`levekar demo`)."""
+    """The embedded default, made by the README's main job (`levekar demo`). LEVEKAR_TEST_DEMO_DIR points at an
+    existing demo output to skip the two-minute build while developing."""
+    if reuse := os.environ.get("LEVEKAR_TEST_DEMO_DIR"):
+        return Path(reuse) / "extract"
     out = tmp_path_factory.mktemp("demo")
     result = CliRunner().invoke(app, ["demo", "--out", str(out)])
     assert result.exit_code == 0, result.output

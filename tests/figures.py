@@ -38,45 +38,52 @@ def figures(extract: Path, year: int) -> dict[str, float]:
     con = connect(extract)
     q = lambda sql: con.execute(sql, [year]).fetchone()[0]  # noqa: E731
     ib = "p.innvandringskategori IN ('B', 'C')"
+
+    def share(cond: str, where: str = "TRUE") -> float:
+        return q(f"SELECT 100 * avg(({cond})::INT) FROM persons p WHERE year = ? AND {where}")
+
     out = {
         "population": q("SELECT count(*) FROM persons WHERE year = ?"),
-        "immigrant_background": q(f"SELECT 100 * avg(({ib})::INT) FROM persons p WHERE year = ?"),
-        "africa_asia_background": q(
-            f"SELECT 100 * avg(({ib} AND p.landbakgrunn = 'afrika_asia_mv')::INT) FROM persons p WHERE year = ?"),
-        "children_0_17_share": q(f"SELECT 100 * avg(({AGE} < 18)::INT) FROM persons p WHERE year = ?"),
-        "employment_20_66": q(f"SELECT 100 * avg(employed::INT) FROM persons p WHERE year = ? AND {AGE} BETWEEN 20 AND 66"),
-        "social_assistance_18_66": q(
-            f"SELECT 100 * avg(social_assistance::INT) FROM persons p WHERE year = ? AND {AGE} BETWEEN 18 AND 66"),
-        "child_welfare_0_17": q(f"SELECT 100 * avg(child_welfare::INT) FROM persons p WHERE year = ? AND {AGE} < 18"),
-        "low_education_30_59": q(
-            f"SELECT 100 * avg((coalesce(education_nus, 0) <= 2)::INT) FROM persons p WHERE year = ? AND {AGE} BETWEEN 30 AND 59"),
-        "no_upper_secondary_21_29": q(
-            f"SELECT 100 * avg((NOT upper_secondary_completed)::INT) FROM persons p WHERE year = ? AND {AGE} BETWEEN 21 AND 29"),
-        "neet_20_29": q(
-            f"SELECT 100 * avg((NOT employed AND NOT in_education)::INT) FROM persons p WHERE year = ? AND {AGE} BETWEEN 20 AND 29"),
+        "immigrant_background": share(ib),
+        "africa_asia_background": share(f"{ib} AND p.landbakgrunn = 'afrika_asia_mv'"),
+        "children_0_17_share": share(f"{AGE} < 18"),
+        "employment_20_66": share("employed", f"{AGE} BETWEEN 20 AND 66"),
+        "social_assistance_18_66": share("social_assistance", f"{AGE} BETWEEN 18 AND 66"),
+        "child_welfare_0_17": share("child_welfare", f"{AGE} < 18"),
+        "low_education_30_59": share("coalesce(education_nus, 0) <= 2", f"{AGE} BETWEEN 30 AND 59"),
+        "no_upper_secondary_21_29": share("NOT upper_secondary_completed", f"{AGE} BETWEEN 21 AND 29"),
+        "neet_20_29": share("NOT employed AND NOT in_education", f"{AGE} BETWEEN 20 AND 29"),
     }
     for sex, sname in ((2, "women"), (1, "men")):
         for imm, iname in ((True, "immigrant"), (False, "other")):
-            out[f"neet_30_59_{sname}_{iname}"] = q(
-                f"SELECT 100 * avg((NOT employed AND NOT in_education)::INT) FROM persons p WHERE year = ? "
-                f"AND {AGE} BETWEEN 30 AND 59 AND sex = {sex} AND ({ib}) = {imm}")
-    low = ("FROM persons p JOIN eq e USING (household_id, year) JOIN med m USING (year) "
-           "WHERE p.year = ? AND NOT e.student_household")
+            out[f"neet_30_59_{sname}_{iname}"] = share(
+                "NOT employed AND NOT in_education", f"{AGE} BETWEEN 30 AND 59 AND sex = {sex} AND ({ib}) = {imm}"
+            )
+    low = (
+        "FROM persons p JOIN eq e USING (household_id, year) JOIN med m USING (year) "
+        "WHERE p.year = ? AND NOT e.student_household"
+    )
     out["persons_low_income_eu60"] = q(f"SELECT 100 * avg((e.eq_income < 0.6 * m.median)::INT) {low}")
     out["children_low_income_eu60"] = q(f"SELECT 100 * avg((e.eq_income < 0.6 * m.median)::INT) {low} AND {AGE} < 18")
     out["at_least_half_income_from_transfers"] = q(
         "SELECT 100 * avg((e.income_transfers >= 0.5 * e.income_total)::INT) FROM persons p "
-        "JOIN eq e USING (household_id, year) WHERE p.year = ?")
-    fam = ("FROM eq e JOIN (SELECT DISTINCT household_id, year, dwelling_id FROM persons) p USING (household_id, year) "
-           "JOIN dwellings d USING (dwelling_id, year) WHERE e.year = ? AND e.children > 0")
+        "JOIN eq e USING (household_id, year) WHERE p.year = ?"
+    )
+    fam = (
+        "FROM eq e JOIN (SELECT DISTINCT household_id, year, dwelling_id FROM persons) p USING (household_id, year) "
+        "JOIN dwellings d USING (dwelling_id, year) WHERE e.year = ? AND e.children > 0"
+    )
     out["families_with_children_renting"] = q(f"SELECT 100 * avg((d.tenure IN ('leier', 'kommunal'))::INT) {fam}")
     out["crowded_families_with_children"] = q(
         f"SELECT 100 * avg((((d.rooms < e.persons) OR (e.persons = 1 AND d.rooms = 1)) "
-        f"AND d.area_m2 / e.persons < 25)::INT) {fam}")
+        f"AND d.area_m2 / e.persons < 25)::INT) {fam}"
+    )
     out["price_per_m2"] = q("SELECT avg(sale_price / area_m2) FROM dwellings WHERE year = ? AND sale_price IS NOT NULL")
     out["grade_points"] = q("SELECT avg(grade_points) FROM persons WHERE year = ?")
     out["turnout"] = q("SELECT 100 * avg(voted::INT) FROM persons WHERE year = ? AND voted IS NOT NULL")
-    out["turnout_women"] = q("SELECT 100 * avg(voted::INT) FROM persons WHERE year = ? AND voted IS NOT NULL AND sex = 2")
+    out["turnout_women"] = q(
+        "SELECT 100 * avg(voted::INT) FROM persons WHERE year = ? AND voted IS NOT NULL AND sex = 2"
+    )
     out["dissimilarity_africa_asia_grunnkrets"] = q(f"""
         WITH u AS (SELECT grunnkrets, count_if({ib} AND p.landbakgrunn = 'afrika_asia_mv') AS a, count(*) AS n
                    FROM persons p WHERE year = ? GROUP BY ALL)

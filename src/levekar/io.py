@@ -16,8 +16,13 @@ import geopandas as gpd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "row_group_size": 1 << 20,
-                   "write_statistics": True, "store_schema": True}
+PARQUET_OPTIONS = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "row_group_size": 1 << 20,
+    "write_statistics": True,
+    "store_schema": True,
+}
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:

@@ -18,16 +18,25 @@ from levekar.schema.model import extract_schema
 from levekar.schema.validate import ExtractError, Problem, validate_extract
 from levekar.synth.generate import PRESETS, generate, write_extract
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="levekår: living-conditions and segregation statistics for small areas (NOU 2020:16).")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="levekår: living-conditions and segregation statistics for small areas (NOU 2020:16).",
+)
 console = Console()
 err = Console(stderr=True)
 
 
 @contextmanager
 def _progress(label: str):
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[step]}"),
-                  TimeElapsedColumn(), console=err, transient=False) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[step]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
         task = bar.add_task(label, total=1.0, step="")
 
         def update(step: str, fraction: float) -> None:
@@ -136,11 +145,12 @@ def demo(
         t.add_row(f"{extract_dir}/{name}.parquet", f"{table.num_rows:,}")
     t.add_row(f"{extract_dir}/geography.parquet", f"{len(extract.geography):,}")
     console.print(t)
-    console.print(f"years {m['years']}, {len(extract.geography)} grunnkrets codes, "
-                  f"{time.perf_counter() - start:.0f} s")
-    console.print("Look at it: [bold]duckdb -c \"SELECT year, count(*) FROM "
-                  f"'{extract_dir}/persons.parquet' GROUP BY year\"[/bold], or "
-                  f"[bold]levekar validate {extract_dir}[/bold].")
+    console.print(f"years {m['years']}, {len(extract.geography)} grunnkrets codes, {time.perf_counter() - start:.0f} s")
+    console.print(
+        'Look at it: [bold]duckdb -c "SELECT year, count(*) FROM '
+        f"'{extract_dir}/persons.parquet' GROUP BY year\"[/bold], or "
+        f"[bold]levekar validate {extract_dir}[/bold]."
+    )
 
 
 if __name__ == "__main__":

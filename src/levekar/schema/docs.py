@@ -28,10 +28,16 @@ def render_data_model(schema: ExtractSchema) -> str:
         "",
     ]
     for t in schema.tables.values():
-        out += [f"## `{t.name}` ({'required' if t.required else 'optional'})", "", t.description, "",
-                f"Key: ({', '.join(t.key)}).", "",
-                "| column | type | required | unit | allowed values | description |",
-                "|---|---|---|---|---|---|"]
+        out += [
+            f"## `{t.name}` ({'required' if t.required else 'optional'})",
+            "",
+            t.description,
+            "",
+            f"Key: ({', '.join(t.key)}).",
+            "",
+            "| column | type | required | unit | allowed values | description |",
+            "|---|---|---|---|---|---|",
+        ]
         for c in t.columns:
             allowed = []
             if c.codes:
@@ -42,8 +48,10 @@ def render_data_model(schema: ExtractSchema) -> str:
                 allowed.append(_range(c.range))
             if c.references:
                 allowed.append(f"→ {c.references[0]}.({', '.join(c.references[1])})")
-            out.append(f"| `{c.name}` | {c.type} | {'yes' if c.required else 'no'} | {c.unit or ''} | "
-                       f"{'; '.join(allowed)} | {c.description} |")
+            out.append(
+                f"| `{c.name}` | {c.type} | {'yes' if c.required else 'no'} | {c.unit or ''} | "
+                f"{'; '.join(allowed)} | {c.description} |"
+            )
         if t.rules:
             out += ["", "Consistency rules:", ""]
             out += [f"- `{r.name}`: {r.message}." for r in t.rules]

@@ -66,10 +66,7 @@ class ExtractSchema:
 def _parse_reference(text: str) -> tuple[str, tuple[str, ...]]:
     table, _, cols = text.partition(".")
     cols = cols.strip()
-    if cols.startswith("("):
-        names = tuple(c.strip() for c in cols.strip("()").split(","))
-    else:
-        names = (cols,)
+    names = tuple(c.strip() for c in cols.strip("()").split(",")) if cols.startswith("(") else (cols,)
     return table, names
 
 

@@ -81,8 +81,10 @@ def _csv_reader(path: Path) -> str:
     delim = ";" if header.count(";") > header.count(",") else ","
     names = next(csv.reader([header], delimiter=delim))
     cols = ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names)
-    return (f"read_csv({_lit(str(path))}, header = true, auto_detect = false, delim = {_lit(delim)}, "
-            f"quote = '\"', columns = {{{cols}}})")
+    return (
+        f"read_csv({_lit(str(path))}, header = true, auto_detect = false, delim = {_lit(delim)}, "
+        f"quote = '\"', columns = {{{cols}}})"
+    )
 
 
 class _Checker:
@@ -104,8 +106,14 @@ class _Checker:
         path = find_table_file(self.dir, table)
         if path is None:
             if table.required:
-                self.add(table.name, "*", "missing_file", 0, f"{table.file}.parquet or {table.file}.csv",
-                         "required file is missing")
+                self.add(
+                    table.name,
+                    "*",
+                    "missing_file",
+                    0,
+                    f"{table.file}.parquet or {table.file}.csv",
+                    "required file is missing",
+                )
             self.broken.add(table.name)
             return
         self.files[table.name] = path
@@ -127,8 +135,14 @@ class _Checker:
         self.present_columns[table.name] = set(cols)
         for c in table.columns:
             if c.name not in cols and c.required:
-                self.add(table.name, c.name, "missing_column", 0, f"columns found: {', '.join(cols)}",
-                         "required column is missing")
+                self.add(
+                    table.name,
+                    c.name,
+                    "missing_column",
+                    0,
+                    f"columns found: {', '.join(cols)}",
+                    "required column is missing",
+                )
                 self.broken.add(table.name)
         if table.spatial and (crs_problem := _geo_crs_problem(path)):
             self.add(table.name, "geometry", "crs", 0, path.name, crs_problem)
@@ -136,9 +150,7 @@ class _Checker:
         for c in table.columns:
             expr = f"TRY_CAST({_q(c.name)} AS {c.type})" if c.name in cols else f"CAST(NULL AS {c.type})"
             select.append(f"{expr} AS {_q(c.name)}")
-        self.con.execute(
-            f"CREATE VIEW {_q(table.name)} AS SELECT {', '.join(select)} FROM {_q('raw_' + table.name)}"
-        )
+        self.con.execute(f"CREATE VIEW {_q(table.name)} AS SELECT {', '.join(select)} FROM {_q('raw_' + table.name)}")
 
     # -- column and table checks -------------------------------------------------------------------------
     def _column_checks(self, table: Table) -> Iterator[tuple[Column, str, str, str]]:
@@ -153,15 +165,24 @@ class _Checker:
             yield c, "type", f"{raw} IS NOT NULL AND {typed} IS NULL", f"value is not of type {c.type}"
             if c.codes:
                 codes = ", ".join(_lit(v) for v in self.schema.codes(c))
-                yield (c, "code", f"CAST({typed} AS VARCHAR) NOT IN ({codes})",
-                       f"value outside code list {c.codes} ({', '.join(self.schema.codes(c))})")
+                yield (
+                    c,
+                    "code",
+                    f"CAST({typed} AS VARCHAR) NOT IN ({codes})",
+                    f"value outside code list {c.codes} ({', '.join(self.schema.codes(c))})",
+                )
             if c.pattern:
-                yield (c, "pattern", f"NOT regexp_full_match(CAST({raw} AS VARCHAR), {_lit(c.pattern)})",
-                       f"value does not match the code format {c.pattern}")
+                yield (
+                    c,
+                    "pattern",
+                    f"NOT regexp_full_match(CAST({raw} AS VARCHAR), {_lit(c.pattern)})",
+                    f"value does not match the code format {c.pattern}",
+                )
             if c.range:
                 lo, hi = c.range
                 conds = ([f"{typed} < {lo}"] if lo is not None else []) + (
-                    [f"{typed} > {hi}"] if hi is not None else [])
+                    [f"{typed} > {hi}"] if hi is not None else []
+                )
                 yield c, "range", " OR ".join(conds), f"value outside the range [{lo}, {hi}]"
 
     def check_columns(self, table: Table) -> None:
@@ -205,8 +226,9 @@ class _Checker:
             f"FROM {_q(table.name)} GROUP BY {keys} HAVING count(*) > 1)"
         ).fetchone()
         if n:
-            self.add(table.name, ",".join(table.key), "unique_key", n, example,
-                     f"duplicate key ({', '.join(table.key)})")
+            self.add(
+                table.name, ",".join(table.key), "unique_key", n, example, f"duplicate key ({', '.join(table.key)})"
+            )
 
     def check_references(self, table: Table) -> None:
         for c in table.columns:
@@ -214,11 +236,18 @@ class _Checker:
                 continue
             parent, pcols = c.references
             if parent in self.broken or parent not in self.files:
-                n = self.con.execute(f"SELECT count(*) FROM {_q(table.name)} WHERE {_q(c.name)} IS NOT NULL"
-                                     ).fetchone()[0]
+                n = self.con.execute(
+                    f"SELECT count(*) FROM {_q(table.name)} WHERE {_q(c.name)} IS NOT NULL"
+                ).fetchone()[0]
                 if n and parent not in self.files:
-                    self.add(table.name, c.name, "reference", n, f"{self.schema.tables[parent].file}.parquet",
-                             f"refers to {parent}, but that file is missing")
+                    self.add(
+                        table.name,
+                        c.name,
+                        "reference",
+                        n,
+                        f"{self.schema.tables[parent].file}.parquet",
+                        f"refers to {parent}, but that file is missing",
+                    )
                 continue
             ccols = (c.name, *pcols[1:])  # composite keys share their trailing names (year)
             on = " AND ".join(f"t.{_q(a)} = p.{_q(b)}" for a, b in zip(ccols, pcols, strict=True))
@@ -227,8 +256,9 @@ class _Checker:
             n = self.con.execute(f"SELECT count(*) FROM {source} WHERE {cond}").fetchone()[0]
             if n:
                 example = self._example(table, source, cond, c.name)
-                self.add(table.name, c.name, "reference", n, example,
-                         f"value not found in {parent}.({', '.join(pcols)})")
+                self.add(
+                    table.name, c.name, "reference", n, example, f"value not found in {parent}.({', '.join(pcols)})"
+                )
 
     def check_rules(self, table: Table) -> None:
         for rule in table.rules:
@@ -263,8 +293,10 @@ def validate_extract(
     chk = _Checker(extract_dir, schema)
     tables = list(schema.tables.values())
     steps: list[tuple[str, Callable[[Table], None]]] = [
-        ("columns", chk.check_columns), ("keys", chk.check_key),
-        ("references", chk.check_references), ("rules", chk.check_rules),
+        ("columns", chk.check_columns),
+        ("keys", chk.check_key),
+        ("references", chk.check_references),
+        ("rules", chk.check_rules),
     ]
     for t in tables:
         chk.load(t)

@@ -47,6 +47,7 @@ class Events:
     splitters: np.ndarray  # person indices leaving a partner
     joiners: np.ndarray  # person indices moving in with a partner
     join_into: np.ndarray  # household index they join
+    joiner_cell: np.ndarray  # cell the joiners lived in
     vacating: np.ndarray  # household indices leaving their dwelling
     vacated: np.ndarray  # dwelling indices left during the year
     sold: np.ndarray  # dwelling indices sold during the year
@@ -91,8 +92,7 @@ def decide_events(world: World, year: int) -> Events:
     size_now = np.bincount(hh[~dead[idx]], minlength=n_h)
     dwi = np.maximum(H["dw"], 0)
     cramped = (H["dw"] >= 0) & crowded(size_now, D["rooms"][dwi], D["area"][dwi])
-    p_move = sigmoid(-2.9 + 1.3 * renter + 0.9 * (head_age < 32) - 0.02 * np.clip(head_age - 45, 0, 40)
-                     + 2.5 * cramped)
+    p_move = sigmoid(-2.9 + 1.3 * renter + 0.9 * (head_age < 32) - 0.02 * np.clip(head_age - 45, 0, 40) + 2.5 * cramped)
     movers = active & ~out & (rng.random(n_h) < p_move)
 
     # persons leaving their parents' home; partners splitting up; singles moving in together
@@ -125,8 +125,21 @@ def decide_events(world: World, year: int) -> Events:
     vacated = H["dw"][vac_h & (H["dw"] >= 0)]
     sold = vacated[np.isin(D["tenure"][vacated], (SELVEIER, BORETTSLAG))]
     D["sold"][sold] = year
-    return Events(died, np.flatnonzero(movers), np.flatnonzero(out), international[out], leavers, leaver_out,
-                  splitters, joiners, join_into, np.flatnonzero(vac_h & (H["dw"] >= 0)), vacated, sold)
+    return Events(
+        died,
+        np.flatnonzero(movers),
+        np.flatnonzero(out),
+        international[out],
+        leavers,
+        leaver_out,
+        splitters,
+        joiners,
+        join_into,
+        D["cell"][H["dw"][P["hh"][joiners]]],
+        np.flatnonzero(vac_h & (H["dw"] >= 0)),
+        vacated,
+        sold,
+    )
 
 
 def _pair_up(rng, cand: np.ndarray, sex: np.ndarray, kommune: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +153,7 @@ def _pair_up(rng, cand: np.ndarray, sex: np.ndarray, kommune: np.ndarray) -> tup
     rank_w = np.arange(len(women)) - np.searchsorted(kw, kw)
     key_m = km.astype(np.int64) * 10_000_000 + rank_m
     key_w = kw.astype(np.int64) * 10_000_000 + rank_w
-    common, im, iw = np.intersect1d(key_m, key_w, return_indices=True)
+    _common, im, iw = np.intersect1d(key_m, key_w, return_indices=True)
     a, b = men[im], women[iw]
     flip = rng.random(len(a)) < 0.5  # who moves in with whom
     return np.where(flip, a, b), np.where(flip, b, a)
@@ -160,7 +173,10 @@ def apply_events(world: World, year: int, ev: Events, probs_global: np.ndarray) 
     D["occ"][ev.vacated] = -1
     H["dw"][ev.vacating] = -1
 
-    # singles moving in with a partner
+    # singles moving in with a partner (a new grunnkrets means a new residence_since)
+    unit = world.cell_unit_final
+    to_unit = unit[D["cell"][H["dw"][ev.join_into]]]
+    P["res"][ev.joiners[unit[ev.joiner_cell] != to_unit]] = year
     H["active"][P["hh"][ev.joiners]] = False
     P["hh"][ev.joiners] = ev.join_into
     P["role"][ev.joiners] = PARTNER
@@ -177,18 +193,28 @@ def apply_events(world: World, year: int, ev: Events, probs_global: np.ndarray) 
     mothers = idx[women & (rng.random(len(idx)) < rate)]
     mh = P["hh"][mothers]
     other_parent_b = np.zeros(n_h, dtype=bool)
-    other_parent_b[P["hh"][idx[(P["cat"][idx] == CAT_B) & (P["sex"][idx] == 1)
-                                & np.isin(P["role"][idx], (HEAD, PARTNER))]]] = True
+    other_parent_b[
+        P["hh"][idx[(P["cat"][idx] == CAT_B) & (P["sex"][idx] == 1) & np.isin(P["role"][idx], (HEAD, PARTNER))]]
+    ] = True
     m_imm = np.isin(P["cat"][mothers], (CAT_B, CAT_C))
-    cat = np.where(m_imm, np.where(has_partner[mh] & ~other_parent_b[mh], CAT_F, CAT_C),
-                   np.where(other_parent_b[mh], CAT_F, CAT_A))
+    cat = np.where(
+        m_imm, np.where(has_partner[mh] & ~other_parent_b[mh], CAT_F, CAT_C), np.where(other_parent_b[mh], CAT_F, CAT_A)
+    )
     bg = np.where(cat == CAT_C, P["bg"][mothers], NORGE)
     nb = len(mothers)
-    world.add_persons({
-        "hh": mh, "role": np.full(nb, CHILD), "by": np.full(nb, year), "sex": np.where(rng.random(nb) < 0.512, 1, 2),
-        "cat": cat, "bg": bg, "imm": np.zeros(nb), "ses": 0.7 * P["ses"][mothers] + 0.6 * rng.standard_normal(nb),
-        "res": np.full(nb, year),
-    })
+    world.add_persons(
+        {
+            "hh": mh,
+            "role": np.full(nb, CHILD),
+            "by": np.full(nb, year),
+            "sex": np.where(rng.random(nb) < 0.512, 1, 2),
+            "cat": cat,
+            "bg": bg,
+            "imm": np.zeros(nb),
+            "ses": 0.7 * P["ses"][mothers] + 0.6 * rng.standard_normal(nb),
+            "res": np.full(nb, year),
+        }
+    )
 
     # new households: leavers who stay, splitters; joiners move in with their partner
     stay = ev.leavers[~ev.leaver_out]
@@ -196,8 +222,13 @@ def apply_events(world: World, year: int, ev: Events, probs_global: np.ndarray) 
     _record(world, gone, year, "out", np.zeros(len(gone), dtype=bool))
     P["alive"][gone] = False
     new_single = np.concatenate([stay, ev.splitters])
-    new_h = world.add_households(len(new_single), np.full(len(new_single), -1), P["ses"][new_single],
-                                 P["bg"][new_single], H["kom"][P["hh"][new_single]])
+    new_h = world.add_households(
+        len(new_single),
+        np.full(len(new_single), -1),
+        P["ses"][new_single],
+        P["bg"][new_single],
+        H["kom"][P["hh"][new_single]],
+    )
     P["hh"][new_single] = new_h
     P["role"][new_single] = HEAD
     _fix_heads(world)
@@ -280,11 +311,19 @@ def _in_migrants(world: World, year: int, deficit: np.ndarray, probs: np.ndarray
     cat = np.where(imm_member, CAT_B, CAT_A)
     bg = np.where(imm_member, bg_h[hidx], NORGE)
     by = np.minimum(by, year)
-    world.add_persons({
-        "hh": h[hidx], "role": role, "by": by, "sex": sex, "cat": cat, "bg": bg,
-        "imm": np.where(imm_member, year, 0), "ses": ses_h[hidx] + 0.45 * rng.standard_normal(len(hidx)),
-        "res": np.full(len(hidx), year),
-    })
+    world.add_persons(
+        {
+            "hh": h[hidx],
+            "role": role,
+            "by": by,
+            "sex": sex,
+            "cat": cat,
+            "bg": bg,
+            "imm": np.where(imm_member, year, 0),
+            "ses": ses_h[hidx] + 0.45 * rng.standard_normal(len(hidx)),
+            "res": np.full(len(hidx), year),
+        }
+    )
     new_p = np.arange(len(world.p["pid"]) - len(hidx), len(world.p["pid"]))
     _record(world, new_p, year, "in", imm_member)
     return h
@@ -309,8 +348,11 @@ def _match(world: World, year: int, seekers: np.ndarray, vacant: np.ndarray) -> 
     # where: position and background against desirability and neighbours; then, among dwellings of about
     # the same desirability (bins of 40), larger households get the larger dwellings
     loc_h = _zscore(H["ses"][seekers]) - 0.6 * (H["bg"][seekers] == AFR) + 0.35 * rng.standard_normal(len(seekers))
-    loc_d = (_zscore(D["desir"][vacant]) - 0.6 * _zscore(afr_cell[D["cell"][vacant]])
-             + 0.35 * rng.standard_normal(len(vacant)))
+    loc_d = (
+        _zscore(D["desir"][vacant])
+        - 0.6 * _zscore(afr_cell[D["cell"][vacant]])
+        + 0.35 * rng.standard_normal(len(vacant))
+    )
     oh = _binned_order(kom_h, loc_h, size + 0.1 * rng.random(len(seekers)))
     od = _binned_order(kom_d, loc_d, D["rooms"][vacant] + 0.1 * rng.random(len(vacant)))
     assert np.array_equal(kom_h[oh], kom_d[od]), "housing market out of balance"
@@ -327,11 +369,19 @@ def _match(world: World, year: int, seekers: np.ndarray, vacant: np.ndarray) -> 
     head_age[P["hh"][head]] = year - P["by"][head]
     zone = world.cells.zone[D["cell"][d]]
     shift = world.zone_rent_shift[zone] if world.zone_rent_shift is not None else 0.0
-    p_rent = sigmoid(world.calib["a_rent"] + shift - 1.2 * H["ses"][h] - 0.045 * (head_age[h] - 35)
-                     - 0.7 * (D["btype"][d] == ENEBOLIG))
+    p_rent = sigmoid(
+        world.calib["a_rent"]
+        + shift
+        - 1.2 * H["ses"][h]
+        - 0.045 * (head_age[h] - 35)
+        - 0.7 * (D["btype"][d] == ENEBOLIG)
+    )
     rent = rng.random(len(h)) < p_rent
-    D["tenure"][d] = np.where(D["form"][d] == FORM_MUNICIPAL, KOMMUNAL,
-                              np.where(D["form"][d] == FORM_COOP, BORETTSLAG, np.where(rent, LEIER, SELVEIER)))
+    D["tenure"][d] = np.where(
+        D["form"][d] == FORM_MUNICIPAL,
+        KOMMUNAL,
+        np.where(D["form"][d] == FORM_COOP, BORETTSLAG, np.where(rent, LEIER, SELVEIER)),
+    )
     # residence in a new grunnkrets starts this year
     new_cell_of_h = np.full(len(H["hid"]), -1)
     new_cell_of_h[h] = D["cell"][d]
@@ -359,9 +409,8 @@ def _afr_share_of_cells(world: World) -> np.ndarray:
     unit = world.cell_unit_final[cell]
     n_u = int(world.cell_unit_final.max()) + 1
     tot = np.bincount(unit, minlength=n_u)
-    afr = np.bincount(unit, weights=np.isin(P["cat"][alive[ok]], (CAT_B, CAT_C)) & (P["bg"][alive[ok]] == AFR),
-                      minlength=n_u)
+    afr = np.bincount(
+        unit, weights=np.isin(P["cat"][alive[ok]], (CAT_B, CAT_C)) & (P["bg"][alive[ok]] == AFR), minlength=n_u
+    )
     share = afr / np.maximum(tot, 1)
     return share[world.cell_unit_final]
-
-

@@ -8,6 +8,7 @@ units tile their zone exactly and contiguity of cells is contiguity of polygons.
 from __future__ import annotations
 
 import heapq
+import itertools
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -28,6 +29,7 @@ class Cells:
     population: np.ndarray
     zone: np.ndarray  # index into the zone table
     unit: np.ndarray | None = None  # index into the unit table, set by partition
+    region: np.ndarray | None = None  # each cell's piece of its zone (Voronoi, clipped)
 
     @property
     def cx(self) -> np.ndarray:
@@ -57,7 +59,7 @@ def delaunay_neighbours(px: np.ndarray, py: np.ndarray) -> list[np.ndarray]:
     if n <= 3 or np.linalg.matrix_rank(np.c_[px - px.mean(), py - py.mean()]) < 2:
         order = np.lexsort((py, px))
         nb: list[list[int]] = [[] for _ in range(n)]
-        for a, b in zip(order[:-1], order[1:], strict=True):
+        for a, b in itertools.pairwise(order):
             nb[a].append(int(b))
             nb[b].append(int(a))
         return [np.array(v, dtype=np.int64) for v in nb]
@@ -99,8 +101,9 @@ def _grow_regions(px, py, pop, neighbours, target: float) -> np.ndarray:
     return label
 
 
-def _merge_small(label, pop, neighbours, min_pop: float) -> np.ndarray:
-    """Merge regions under `min_pop` into their smallest adjacent region, smallest first."""
+def _merge_small(label, pop, neighbours, min_pop: float, fallback=None) -> np.ndarray:
+    """Merge regions under `min_pop` into their smallest adjacent region, smallest first; a region with no
+    neighbour (an island) is merged through the `fallback` graph."""
     label = label.copy()
     while True:
         sizes = np.bincount(label, weights=pop)
@@ -111,6 +114,8 @@ def _merge_small(label, pop, neighbours, min_pop: float) -> np.ndarray:
         r = min(small, key=lambda k: (sizes[k], k))
         members = np.flatnonzero(label == r)
         adj = {int(label[nb]) for c in members for nb in neighbours[c]} - {int(r)}
+        if not adj and fallback is not None:
+            adj = {int(label[nb]) for c in members for nb in fallback[c]} - {int(r)}
         if not adj:
             break
         target = min(adj, key=lambda k: (sizes[k], k))
@@ -119,50 +124,134 @@ def _merge_small(label, pop, neighbours, min_pop: float) -> np.ndarray:
     return label
 
 
-def group_points(px: np.ndarray, py: np.ndarray, weight: np.ndarray, zone: np.ndarray, target: float,
-                 min_weight: float) -> np.ndarray:
+def _split_large(label, x, y, w, neighbours, target: float, max_weight: float) -> np.ndarray:
+    """Grow regions afresh inside any region heavier than `max_weight` (merging can overshoot)."""
+    label = label.copy()
+    nxt = int(label.max()) + 1
+    sizes = np.bincount(label, weights=w)
+    for r in np.flatnonzero(sizes > max_weight):
+        members = np.flatnonzero(label == r)
+        local = {int(c): i for i, c in enumerate(members)}
+        sub_nb = [np.array([local[int(n)] for n in neighbours[c] if int(n) in local], dtype=np.int64) for c in members]
+        sub = _grow_regions(x[members], y[members], w[members], sub_nb, target)
+        sub = _merge_small(sub, w[members], sub_nb, 0.25 * target)
+        label[members] = np.where(sub == 0, r, nxt + sub - 1)
+        nxt += int(sub.max())
+    _, label = np.unique(label, return_inverse=True)
+    return label
+
+
+def _label_zone(x, y, w, neighbours, target, min_weight, fallback=None) -> np.ndarray:
+    lab = _merge_small(_grow_regions(x, y, w, neighbours, target), w, neighbours, min_weight, fallback)
+    lab = _split_large(lab, x, y, w, neighbours, target, 2.5 * target)
+    first_x = np.full(lab.max() + 1, np.inf)
+    np.minimum.at(first_x, lab, x)
+    rank = np.argsort(np.argsort(first_x, kind="stable"), kind="stable")  # numbered west to east
+    return rank[lab]
+
+
+def group_points(
+    px: np.ndarray, py: np.ndarray, weight: np.ndarray, zone: np.ndarray, target: float, min_weight: float
+) -> np.ndarray:
     """Contiguous groups of points (Delaunay graph within each zone) of about `target` total weight, none
     under `min_weight` unless its zone is. Numbered zone by zone, west to east within a zone."""
     label = np.empty(len(px), dtype=np.int64)
     offset = 0
     for z in np.unique(zone):
         idx = np.flatnonzero(zone == z)
-        x, y, w = px[idx], py[idx], weight[idx].astype(float)
-        nb = delaunay_neighbours(x, y)
-        lab = _merge_small(_grow_regions(x, y, w, nb, target), w, nb, min_weight)
-        first_x = np.full(lab.max() + 1, np.inf)
-        np.minimum.at(first_x, lab, x)
-        rank = np.argsort(np.argsort(first_x, kind="stable"), kind="stable")
-        label[idx] = rank[lab] + offset
+        x, y = px[idx], py[idx]
+        lab = _label_zone(x, y, weight[idx].astype(float), delaunay_neighbours(x, y), target, min_weight)
+        label[idx] = lab + offset
         offset += lab.max() + 1
     return label
 
 
-def partition_cells(cells: Cells, target: float, min_pop: float) -> np.ndarray:
-    """Unit index per cell: grunnkrets-like units of contiguous cells inside each zone."""
-    cells.unit = group_points(cells.cx, cells.cy, cells.population, cells.zone, target, min_pop)
-    return cells.unit
+def voronoi_regions(cells: Cells, zone_geoms: np.ndarray) -> np.ndarray:
+    """Each cell's Voronoi region among the cells of its zone, clipped to the zone: the zone's tiling."""
+    regions = np.empty(len(cells), dtype=object)
+    for z in np.unique(cells.zone):
+        idx = np.flatnonzero(cells.zone == z)
+        zone = zone_geoms[z]
+        if len(idx) == 1:
+            regions[idx] = zone
+            continue
+        pts = shapely.points(cells.cx[idx], cells.cy[idx])
+        vor = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=zone, ordered=True)
+        regions[idx] = shapely.intersection(np.array(shapely.get_parts(vor), dtype=object), zone)
+    return regions
 
 
-def unit_polygons(cells: Cells, zone_geoms: np.ndarray) -> np.ndarray:
-    """Polygon per unit: union of Voronoi regions of its cells, clipped to the cells' zone."""
+def _border_neighbours(regions: np.ndarray, delaunay: list[np.ndarray]) -> list[np.ndarray]:
+    """Delaunay neighbours whose clipped regions share a stretch of border (not just a point)."""
+    src = np.repeat(np.arange(len(delaunay)), [len(n) for n in delaunay])
+    dst = np.concatenate(delaunay) if delaunay else np.zeros(0, dtype=np.int64)
+    keep = src < dst
+    src, dst = src[keep], dst[keep]
+    shared = shapely.length(shapely.intersection(regions[src], regions[dst])) > 1e-6
+    src, dst = src[shared], dst[shared]
+    out: list[list[int]] = [[] for _ in range(len(delaunay))]
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        out[a].append(b)
+        out[b].append(a)
+    return [np.array(v, dtype=np.int64) for v in out]
+
+
+def partition_cells(cells: Cells, target: float, min_pop: float, zone_geoms: np.ndarray) -> np.ndarray:
+    """Unit index per cell: grunnkrets-like units inside each zone whose cells' regions touch along a border,
+    so every unit's polygon is in one piece (islands aside)."""
+    cells.region = voronoi_regions(cells, zone_geoms)
+    unit = np.empty(len(cells), dtype=np.int64)
+    offset = 0
+    for z in np.unique(cells.zone):
+        idx = np.flatnonzero(cells.zone == z)
+        x, y = cells.cx[idx], cells.cy[idx]
+        delaunay = delaunay_neighbours(x, y)
+        border = _border_neighbours(cells.region[idx], delaunay) if len(idx) > 1 else delaunay
+        lab = _label_zone(x, y, cells.population[idx].astype(float), border, target, min_pop, delaunay)
+        unit[idx] = lab + offset
+        offset += lab.max() + 1
+    cells.unit = unit
+    return unit
+
+
+def unit_polygons(cells: Cells) -> np.ndarray:
+    """Polygon per unit: the union of its cells' regions."""
     n_units = int(cells.unit.max()) + 1
     out = np.empty(n_units, dtype=object)
     for z in np.unique(cells.zone):
         idx = np.flatnonzero(cells.zone == z)
-        zone = zone_geoms[z]
-        pts = shapely.points(cells.cx[idx], cells.cy[idx])
-        if len(idx) == 1:
-            regions = np.array([zone], dtype=object)
-        else:
-            vor = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=zone, ordered=True)
-            regions = np.array(shapely.get_parts(vor), dtype=object)
-        regions = shapely.intersection(regions, zone)
         units = cells.unit[idx]
-        for u in np.unique(units):
-            geom = shapely.union_all(regions[units == u])
+        zone_units = np.unique(units)
+        for u in zone_units:
+            geom = shapely.union_all(cells.region[idx[units == u]])
             out[u] = shapely.make_valid(geom) if not geom.is_valid else geom
+        _give_away_empty_parts(out, zone_units, units, shapely.points(cells.cx[idx], cells.cy[idx]))
     return out
+
+
+def _give_away_empty_parts(out: np.ndarray, zone_units: np.ndarray, units: np.ndarray, pts: np.ndarray) -> None:
+    """Clipping Voronoi regions to a concave zone can cut a unit into pieces; a piece that holds none of the
+    unit's cell centres goes to the neighbouring unit it shares the longest border with."""
+    for u in zone_units:
+        parts = shapely.get_parts(out[u])
+        if len(parts) < 2:
+            continue
+        own = pts[units == u]
+        keep = [p for p in parts if shapely.contains(p, own).any()]
+        if not keep:
+            continue
+        for piece in (p for p in parts if not shapely.contains(p, own).any()):
+            best, best_len = None, 0.0
+            for v in zone_units:
+                if v != u and shapely.intersects(out[v], piece):
+                    shared = shapely.length(shapely.intersection(shapely.boundary(out[v]), shapely.boundary(piece)))
+                    if shared > best_len:
+                        best, best_len = v, shared
+            if best is None:
+                keep.append(piece)
+            else:
+                out[best] = shapely.union(out[best], piece)
+        out[u] = shapely.union_all(keep)
 
 
 def cell_squares(cells: Cells, idx: np.ndarray | None = None) -> np.ndarray:

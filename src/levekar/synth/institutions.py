@@ -29,13 +29,23 @@ class Institutions:
     kg_id: np.ndarray
 
 
-def build_institutions(world: World, unit_x, unit_y, unit_kommune, unit_children, unit_z, kommune_codes,
-                       children_per_school: float, children_per_kg: float) -> Institutions:
+def build_institutions(
+    world: World,
+    unit_x,
+    unit_y,
+    unit_kommune,
+    unit_children,
+    unit_z,
+    kommune_codes,
+    children_per_school: float,
+    children_per_kg: float,
+) -> Institutions:
     rng = world.rng
     cells = world.cells
     # catchments: contiguous groups of units within the kommune
-    school_of_unit = group_points(unit_x, unit_y, unit_children + 1e-3, unit_kommune, children_per_school,
-                                  children_per_school * 0.35)
+    school_of_unit = group_points(
+        unit_x, unit_y, unit_children + 1e-3, unit_kommune, children_per_school, children_per_school * 0.35
+    )
     n_s = int(school_of_unit.max()) + 1
     w = unit_children + 1e-3
     sx = np.bincount(school_of_unit, weights=unit_x * w) / np.bincount(school_of_unit, weights=w)
@@ -49,7 +59,7 @@ def build_institutions(world: World, unit_x, unit_y, unit_kommune, unit_children
     sx, sy = cells.cx[ci] + rng.uniform(-30, 30, n_s), cells.cy[ci] + rng.uniform(-30, 30, n_s)
 
     # kindergartens where children live
-    n_kg = max(1, int(round(unit_children.sum() * 0.5 / children_per_kg)))
+    n_kg = max(1, round(unit_children.sum() * 0.5 / children_per_kg))
     p = cells.population * (1 + 0.3 * np.clip(world.z_cell, -1, 2))
     kc = rng.choice(len(cells), size=n_kg, p=p / p.sum())
     kx = cells.x[kc] + rng.random(n_kg) * cells.size
@@ -65,12 +75,14 @@ def build_institutions(world: World, unit_x, unit_y, unit_kommune, unit_children
     kg_id = np.empty(n_kg, dtype=object)
     rank = np.arange(n_kg) - np.searchsorted(kkom[order_k], kkom[order_k])
     kg_id[order_k] = [f"{kommune_codes[k]}B{r + 1:04d}" for k, r in zip(kkom[order_k], rank, strict=True)]
-    return Institutions(sx, sy, skom, school_of_unit, sz, kx, ky, kkom, profile, private,
-                        school_id.astype(str), kg_id.astype(str))
+    return Institutions(
+        sx, sy, skom, school_of_unit, sz, kx, ky, kkom, profile, private, school_id.astype(str), kg_id.astype(str)
+    )
 
 
-def attendance(world: World, inst: Institutions, year: int, idx: np.ndarray, unit: np.ndarray,
-               x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def attendance(
+    world: World, inst: Institutions, year: int, idx: np.ndarray, unit: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """School and kindergarten index (−1: none) for persons `idx` living in `unit` at (x, y)."""
     P = world.p
     pid = P["pid"][idx]

@@ -21,8 +21,17 @@ def _final_level(world: World, e: np.ndarray, age_ok: np.ndarray) -> np.ndarray:
     30–59 shares meet the targets."""
     if "edu_cuts" not in world.calib:
         shares = world.params.targets["education_shares_30_59"]
-        cum = np.cumsum([shares["low"], shares["upper_secondary_incomplete"], shares["upper_secondary"],
-                         shares["tertiary_short"]]) / 100
+        cum = (
+            np.cumsum(
+                [
+                    shares["low"],
+                    shares["upper_secondary_incomplete"],
+                    shares["upper_secondary"],
+                    shares["tertiary_short"],
+                ]
+            )
+            / 100
+        )
         world.calib["edu_cuts"] = np.quantile(e[age_ok], cum)
     cuts = world.calib["edu_cuts"]
     cls = np.searchsorted(cuts, e)  # 0 low, 1 VGS incomplete, 2 VGS, 3 short tertiary, 4 long tertiary
@@ -48,31 +57,47 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
     e = 0.85 * ses + 0.5 * P["u_edu"][idx] + cohort
     cls = _final_level(world, e, (age >= 30) & (age <= 59))
     u = person_uniform(pid, EDU_SALT)
-    final = np.select([cls == 0, cls == 1, cls == 2, cls == 3],
-                      [np.where(u < 0.06, 0, np.where(u < 0.16, 1, 2)), 3, np.where(u < 0.06, 5, 4), 6],
-                      default=np.where(u < 0.06, 8, 7))
-    done_by_age = np.select([age < 16, age < 19, age < 22, age < 24, age < 29],
-                            [-1, 2, 4, 6, 7], default=8)
-    nus = np.where(final <= 3, np.minimum(final, np.maximum(done_by_age, np.minimum(final, 2))),
-                   np.minimum(final, done_by_age))
+    final = np.select(
+        [cls == 0, cls == 1, cls == 2, cls == 3],
+        [np.where(u < 0.06, 0, np.where(u < 0.16, 1, 2)), 3, np.where(u < 0.06, 5, 4), 6],
+        default=np.where(u < 0.06, 8, 7),
+    )
+    done_by_age = np.select([age < 16, age < 19, age < 22, age < 24, age < 29], [-1, 2, 4, 6, 7], default=8)
+    nus = np.where(
+        final <= 3, np.minimum(final, np.maximum(done_by_age, np.minimum(final, 2))), np.minimum(final, done_by_age)
+    )
     nus = np.where(age < 16, -1, nus)
     nus = np.where(recent & (u > 0.7), -1, nus)  # unknown education of recent immigrants
-    upper_secondary = (nus >= 4)
+    upper_secondary = nus >= 4
     uin = person_uniform(pid, INEDU_SALT)
     finish_age = np.select([final == 6, final == 7, final == 8], [23, 25, 30], default=19)
     in_edu = np.select(
         [age < 6, age < 16, age < 19, age < 30, age < 60],
-        [False, True, uin < np.where(final >= 4, 0.97, 0.80), (age < finish_age) & (uin < 0.88) | (uin > 0.95),
-         uin > 0.965],
+        [
+            False,
+            True,
+            uin < np.where(final >= 4, 0.97, 0.80),
+            (age < finish_age) & (uin < 0.88) | (uin > 0.95),
+            uin > 0.965,
+        ],
         default=False,
     )
 
     # --- employment: a probit with a person-fixed and a yearly part --------------------------------------------
     age_term = np.select(
         [age < 16, age < 20, age < 25, age < 30, age < 55, age < 62, age < 67, age < 75],
-        [-9.0, -1.6, -0.4, 0.05, 0.2, -0.3, -1.2, -2.6], default=-9.0)
-    latent = (0.9 * ses + 0.25 * (np.maximum(final, 2) - 4) / 2 + age_term + 0.8 * P["u_emp"][idx]
-              + 0.6 * rng.standard_normal(n) - 0.8 * ((cat == CAT_B) & (botid < 3)) - 0.8 * in_edu)
+        [-9.0, -1.6, -0.4, 0.05, 0.2, -0.3, -1.2, -2.6],
+        default=-9.0,
+    )
+    latent = (
+        0.9 * ses
+        + 0.25 * (np.maximum(final, 2) - 4) / 2
+        + age_term
+        + 0.8 * P["u_emp"][idx]
+        + 0.6 * rng.standard_normal(n)
+        - 0.8 * ((cat == CAT_B) & (botid < 3))
+        - 0.8 * in_edu
+    )
     group = (sex == 2) * 2 + imm_bg  # 0 men other, 1 men immigrant, 2 women other, 3 women immigrant
     targets = [t["neet_30_59"][k] for k in ("men_other", "men_immigrant", "women_other", "women_immigrant")]
     core = (age >= 30) & (age <= 59)
@@ -88,8 +113,7 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
     n_h = len(hh_u)
     # log earnings deviate from a common level by position, education, age and luck; their spread is the
     # lever that sets the low-income share (calibrated below)
-    earn_dev = (0.2 * ses + 0.06 * (np.maximum(final, 2) - 4) - 0.0006 * (age - 47) ** 2
-                + 0.22 * rng.standard_normal(n))
+    earn_dev = 0.2 * ses + 0.06 * (np.maximum(final, 2) - 4) - 0.0006 * (age - 47) ** 2 + 0.22 * rng.standard_normal(n)
     earnings = np.where(employed, np.exp(np.log(460_000) + earn_dev), 0.0)
     earnings = np.where(in_edu & employed, 0.3 * earnings, earnings)
     pension = np.where(age >= 67, 360_000 * np.exp(0.2 * ses + 0.08 * rng.standard_normal(n)), 0.0)
@@ -150,10 +174,20 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
         """Earnings spread for the persons' low-income share and family transfers per child for the
         children's, alternately."""
         for _ in range(rounds):
-            spread = bisect(lambda s: li_share(s, sa_hh, per_child, nonstudent_p), t["persons_low_income_eu60"],
-                            0.05, 3.0, steps=18)
-            per_child = bisect(lambda c: -li_share(spread, sa_hh, c, child_p), -t["children_low_income_eu60"],
-                               0.0, 150_000.0, steps=18)
+            spread = bisect(
+                lambda s, c=per_child: li_share(s, sa_hh, c, nonstudent_p),
+                t["persons_low_income_eu60"],
+                0.05,
+                3.0,
+                steps=18,
+            )
+            per_child = bisect(
+                lambda c, s=spread: -li_share(s, sa_hh, c, child_p),
+                -t["children_low_income_eu60"],
+                0.0,
+                150_000.0,
+                steps=18,
+            )
         return spread, per_child
 
     spread, per_child = calibrate_income(no_sa, 12_000.0, rounds=2)
@@ -207,12 +241,20 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
     grade_points = np.where(tenth, np.clip(mean_gp + gp_raw - shift, 10, 60), np.nan)
 
     return {
-        "education_nus": nus, "in_education": in_edu, "employed": employed,
-        "upper_secondary_completed": upper_secondary, "social_assistance": social_assistance,
-        "child_welfare": child_welfare, "voted": voted, "grade_points": np.round(grade_points, 1),
-        "hh_unique": hh_u, "income_total": np.rint(total).astype(np.int64),
-        "income_after_tax": np.rint(after).astype(np.int64), "income_transfers": np.rint(transfers).astype(np.int64),
-        "student_household": student_hh, "low_income_hh": li,
+        "education_nus": nus,
+        "in_education": in_edu,
+        "employed": employed,
+        "upper_secondary_completed": upper_secondary,
+        "social_assistance": social_assistance,
+        "child_welfare": child_welfare,
+        "voted": voted,
+        "grade_points": np.round(grade_points, 1),
+        "hh_unique": hh_u,
+        "income_total": np.rint(total).astype(np.int64),
+        "income_after_tax": np.rint(after).astype(np.int64),
+        "income_transfers": np.rint(transfers).astype(np.int64),
+        "student_household": student_hh,
+        "low_income_hh": li,
     }
 
 

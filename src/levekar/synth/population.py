@@ -151,8 +151,9 @@ class World:
     next_hid: int = 1
 
     # ---- construction -------------------------------------------------------------------------------------
-    def add_households(self, n: int, dwelling: np.ndarray, ses: np.ndarray, bg: np.ndarray,
-                       kommune: np.ndarray) -> np.ndarray:
+    def add_households(
+        self, n: int, dwelling: np.ndarray, ses: np.ndarray, bg: np.ndarray, kommune: np.ndarray
+    ) -> np.ndarray:
         idx = np.arange(len(self.h.get("hid", [])), len(self.h.get("hid", [])) + n)
         new = {
             "hid": np.arange(self.next_hid, self.next_hid + n, dtype=np.int64),
@@ -179,8 +180,17 @@ class World:
         cols["alive"] = np.ones(n, dtype=bool)
         cols["died"] = np.zeros(n, dtype=np.int16)
         self.next_pid += n
-        dtypes = {"sex": np.int8, "by": np.int16, "cat": np.int8, "bg": np.int8, "imm": np.int16,
-                  "hh": np.int64, "role": np.int8, "ses": np.float32, "res": np.int16}
+        dtypes = {
+            "sex": np.int8,
+            "by": np.int16,
+            "cat": np.int8,
+            "bg": np.int8,
+            "imm": np.int16,
+            "hh": np.int64,
+            "role": np.int8,
+            "ses": np.float32,
+            "res": np.int16,
+        }
         for k, v in cols.items():
             v = v.astype(dtypes.get(k, v.dtype))
             self.p[k] = np.concatenate([self.p[k], v]) if k in self.p else v
@@ -205,10 +215,14 @@ def draw_members(rng, tmpl: np.ndarray, size: np.ndarray, year: int, young: np.n
     head_age = np.select(
         [htype == 0, htype == 1, kid_class == SMALL, kid_class == BIG, htype == 6],
         [
-            np.where(u < 0.45, rng.uniform(20, 35, n_h), np.where(u < 0.8, rng.uniform(35, 67, n_h),
-                                                                  rng.uniform(67, 96, n_h))),
-            np.where(u < 0.4, rng.uniform(23, 40, n_h), np.where(u < 0.7, rng.uniform(40, 67, n_h),
-                                                                 rng.uniform(67, 92, n_h))),
+            np.where(
+                u < 0.45,
+                rng.uniform(20, 35, n_h),
+                np.where(u < 0.8, rng.uniform(35, 67, n_h), rng.uniform(67, 96, n_h)),
+            ),
+            np.where(
+                u < 0.4, rng.uniform(23, 40, n_h), np.where(u < 0.7, rng.uniform(40, 67, n_h), rng.uniform(67, 92, n_h))
+            ),
             np.clip(rng.normal(34, 5, n_h), 20, 55),
             np.clip(rng.normal(44, 6, n_h), 26, 66),
             np.clip(rng.normal(54, 6, n_h), 38, 82),
@@ -239,7 +253,8 @@ def draw_members(rng, tmpl: np.ndarray, size: np.ndarray, year: int, young: np.n
 
     # sex: single parents mostly mothers, partners of the opposite sex
     female_head = np.where(
-        (htype == 4) | (htype == 5), rng.random(n_h) < 0.82,
+        (htype == 4) | (htype == 5),
+        rng.random(n_h) < 0.82,
         np.where((htype == 0) & (head_age >= 70), rng.random(n_h) < 0.65, rng.random(n_h) < 0.5),
     )
     sex = np.where(rng.random(m) < 0.512, 1, 2)

@@ -21,15 +21,44 @@ from levekar.synth.geography import (
 from levekar.synth.population import HOUSEHOLD_TYPES, N_CHILDREN, composition_probs
 
 OSLO_BYDELER = {
-    "01": "Gamle Oslo", "02": "Grünerløkka", "03": "Sagene", "04": "St. Hanshaugen", "05": "Frogner",
-    "06": "Ullern", "07": "Vestre Aker", "08": "Nordre Aker", "09": "Bjerke", "10": "Grorud", "11": "Stovner",
-    "12": "Alna", "13": "Østensjø", "14": "Nordstrand", "15": "Søndre Nordstrand", "16": "Sentrum", "17": "Marka",
+    "01": "Gamle Oslo",
+    "02": "Grünerløkka",
+    "03": "Sagene",
+    "04": "St. Hanshaugen",
+    "05": "Frogner",
+    "06": "Ullern",
+    "07": "Vestre Aker",
+    "08": "Nordre Aker",
+    "09": "Bjerke",
+    "10": "Grorud",
+    "11": "Stovner",
+    "12": "Alna",
+    "13": "Østensjø",
+    "14": "Nordstrand",
+    "15": "Søndre Nordstrand",
+    "16": "Sentrum",
+    "17": "Marka",
 }
 # Stylised deprivation of the bydeler, after the report's description of Oslo: the outer high-rise suburbs
 # (Groruddalen, Søndre Nordstrand) and parts of the inner east highest, the west lowest.
 OSLO_BYDEL_DEPRIVATION = {
-    "01": 0.9, "02": 0.35, "03": 0.2, "04": -0.2, "05": -0.9, "06": -1.0, "07": -1.2, "08": -0.8, "09": 0.6,
-    "10": 1.0, "11": 1.1, "12": 1.0, "13": 0.1, "14": -0.6, "15": 1.1, "16": 0.0, "17": -0.5,
+    "01": 0.9,
+    "02": 0.35,
+    "03": 0.2,
+    "04": -0.2,
+    "05": -0.9,
+    "06": -1.0,
+    "07": -1.2,
+    "08": -0.8,
+    "09": 0.6,
+    "10": 1.0,
+    "11": 1.1,
+    "12": 1.0,
+    "13": 0.1,
+    "14": -0.6,
+    "15": 1.1,
+    "16": 0.0,
+    "17": -0.5,
 }
 OSLO_CENTRE = (262_100.0, 6_649_700.0)  # Oslo S, EPSG:25833
 FYLKER = ["03", "11", "15", "18", "30", "34", "38", "42", "46", "50", "54"]
@@ -90,8 +119,12 @@ def _smooth_noise(rng, cells: Cells, scale_m: float, sd: float) -> np.ndarray:
     fx, fy = (cells.cx - x0) / scale_m, (cells.cy - y0) / scale_m
     ix, iy = fx.astype(int), fy.astype(int)
     ax, ay = fx - ix, fy - iy
-    return (g[ix, iy] * (1 - ax) * (1 - ay) + g[ix + 1, iy] * ax * (1 - ay) + g[ix, iy + 1] * (1 - ax) * ay
-            + g[ix + 1, iy + 1] * ax * ay)
+    return (
+        g[ix, iy] * (1 - ax) * (1 - ay)
+        + g[ix + 1, iy] * ax * (1 - ay)
+        + g[ix, iy + 1] * (1 - ax) * ay
+        + g[ix + 1, iy + 1] * ax * ay
+    )
 
 
 def oslo_geography(rng, target: float = 1200, min_pop: float = 300, base_year: int = 2008) -> PresetGeography:
@@ -101,11 +134,12 @@ def oslo_geography(rng, target: float = 1200, min_pop: float = 300, base_year: i
     zones = gpd.read_file(_data("oslo_delbydeler.geojson")).to_crs(CRS)
     zones["geometry"] = shapely.force_2d(zones.geometry.values)
     zones = zones.sort_values("DELBYDEL").reset_index(drop=True)
-    cells = Cells(x=x.astype(float), y=y.astype(float), size=100, population=rows[:, 1],
-                  zone=np.zeros(len(x), dtype=np.int64))
+    cells = Cells(
+        x=x.astype(float), y=y.astype(float), size=100, population=rows[:, 1], zone=np.zeros(len(x), dtype=np.int64)
+    )
     cells.zone = assign_to_zones(cells.cx, cells.cy, zones)
     zone_geoms = extend_zones(zones.geometry.values, cells)
-    partition_cells(cells, target, min_pop)
+    partition_cells(cells, target, min_pop, zone_geoms)
 
     codes = zones["DELBYDEL"].tolist()
     counts = _household_counts(base_year)
@@ -119,22 +153,41 @@ def oslo_geography(rng, target: float = 1200, min_pop: float = 300, base_year: i
 
     # deprivation: stylised bydel level, the real share of single parents among families with children,
     # and smooth local variation
-    single_parent = np.array([
-        counts[c][4:6, 1:].sum() / max(counts[c][2:6, 1:].sum(), 1) if c in counts else np.nan for c in codes])
+    single_parent = np.array(
+        [counts[c][4:6, 1:].sum() / max(counts[c][2:6, 1:].sum(), 1) if c in counts else np.nan for c in codes]
+    )
     single_parent = np.where(np.isnan(single_parent), np.nanmean(single_parent), single_parent)
     sp = (single_parent - single_parent.mean()) / single_parent.std()
     prior = np.array([OSLO_BYDEL_DEPRIVATION[c[:2]] for c in codes])
     z_zone = 0.75 * prior + 0.35 * sp
     z_cell = z_zone[cells.zone] + _smooth_noise(rng, cells, 1500, 0.3) + 0.1 * rng.standard_normal(len(cells))
 
-    table = [{"delomrade": f"0301{i + 1:02d}", "delomrade_name": zones.loc[i, "DELBYDELSN"],
-              "bydel": f"0301{c[:2]}", "bydel_name": OSLO_BYDELER[c[:2]], "kommune": 0,
-              "zone": c, "zone_name": zones.loc[i, "DELBYDELSN"]} for i, c in enumerate(codes)]
+    table = [
+        {
+            "delomrade": f"0301{i + 1:02d}",
+            "delomrade_name": zones.loc[i, "DELBYDELSN"],
+            "bydel": f"0301{c[:2]}",
+            "bydel_name": OSLO_BYDELER[c[:2]],
+            "kommune": 0,
+            "zone": c,
+            "zone_name": zones.loc[i, "DELBYDELSN"],
+        }
+        for i, c in enumerate(codes)
+    ]
     return PresetGeography(
-        cells=cells, zone_geoms=zone_geoms, zone_table=table, kommune_codes=["0301"], kommune_names=["Oslo"],
-        z_cell=z_cell, kommune_of_cell=np.zeros(len(cells), dtype=np.int64), probs_by_zone=probs,
-        probs_global=composition_probs(oslo_total), renter_target_zone=renter, coop_share_zone=coop,
-        centre_of_kommune=np.array([OSLO_CENTRE]), zoning="oslo_delbydel",
+        cells=cells,
+        zone_geoms=zone_geoms,
+        zone_table=table,
+        kommune_codes=["0301"],
+        kommune_names=["Oslo"],
+        z_cell=z_cell,
+        kommune_of_cell=np.zeros(len(cells), dtype=np.int64),
+        probs_by_zone=probs,
+        probs_global=composition_probs(oslo_total),
+        renter_target_zone=renter,
+        coop_share_zone=coop,
+        centre_of_kommune=np.array([OSLO_CENTRE]),
+        zoning="oslo_delbydel",
         attribution=(
             "Population grid: Statistisk sentralbyrå (SSB), befolkning på 100 m rutenett 2015, CC BY 4.0",
             "Delbydel boundaries: Oslo kommune (PBE), via oslokommune/bydelsfakta (MIT)",
@@ -144,14 +197,15 @@ def oslo_geography(rng, target: float = 1200, min_pop: float = 300, base_year: i
     )
 
 
-def synthetic_geography(rng, n_kommuner: int, population: int, cell_size: int, target: float,
-                        min_pop: float) -> PresetGeography:
+def synthetic_geography(
+    rng, n_kommuner: int, population: int, cell_size: int, target: float, min_pop: float
+) -> PresetGeography:
     """A synthetic country: kommuner on a lattice of 30 km squares, Zipf-sized, each a city with a centre,
     satellites and a stylised pattern of deprived outer-east suburbs and inner east."""
     side = 30_000.0
     cols = int(np.ceil(np.sqrt(n_kommuner)))
     rank = np.arange(1, n_kommuner + 1)
-    share = rank ** -1.05
+    share = rank**-1.05
     kpop = np.maximum(np.round(population * share / share.sum()).astype(np.int64), 30)
     kx0 = (np.arange(n_kommuner) % cols) * side + 20_000.0
     ky0 = (np.arange(n_kommuner) // cols) * side + 6_500_000.0
@@ -183,7 +237,6 @@ def synthetic_geography(rng, n_kommuner: int, population: int, cell_size: int, t
     zone_key = kom * 10 + sector
     uz, zone = np.unique(zone_key, return_inverse=True)
     cells = Cells(x=cx_, y=cy_, size=cell_size, population=pop.astype(np.int64), zone=zone)
-    partition_cells(cells, target, min_pop)
     zone_geoms = np.empty(len(uz), dtype=object)
     for i, zk in enumerate(uz):
         k, s = divmod(int(zk), 10)
@@ -192,10 +245,12 @@ def synthetic_geography(rng, n_kommuner: int, population: int, cell_size: int, t
             a0 = -np.pi + 2 * np.pi * s / n_sect[k]
             a1 = -np.pi + 2 * np.pi * (s + 1) / n_sect[k]
             ts = np.linspace(a0, a1, 16)
-            wedge = shapely.Polygon([tuple(centre[k])] + [(centre[k, 0] + side * np.cos(t),
-                                                           centre[k, 1] + side * np.sin(t)) for t in ts])
+            wedge = shapely.Polygon(
+                [tuple(centre[k])] + [(centre[k, 0] + side * np.cos(t), centre[k, 1] + side * np.sin(t)) for t in ts]
+            )
             sq = shapely.intersection(sq, wedge)
         zone_geoms[i] = sq
+    partition_cells(cells, target, min_pop, zone_geoms)
     # kommune codes: the largest is Oslo-like 0301, the rest spread over the fylker
     codes, names = [], []
     per_fylke: dict[str, int] = {}
@@ -211,10 +266,17 @@ def synthetic_geography(rng, n_kommuner: int, population: int, cell_size: int, t
     rho = np.hypot(dx, dy) / (2.5 * r0)
     east = np.cos(np.arctan2(dy, dx))
     city = np.clip(np.log10(np.maximum(kpop[kom], 1) / 5_000), 0, 1.5)
-    z_cell = (rng.normal(0, 0.25, n_kommuner)[kom]
-              + city * (1.0 * np.exp(-(((rho - 0.7) / 0.25) ** 2)) * (east > 0.3)
-                        + 0.6 * np.exp(-((rho / 0.3) ** 2)) * (east > 0) - 0.5 * (east < -0.3))
-              + _smooth_noise(rng, cells, 2000, 0.3) + 0.1 * rng.standard_normal(len(cells)))
+    z_cell = (
+        rng.normal(0, 0.25, n_kommuner)[kom]
+        + city
+        * (
+            1.0 * np.exp(-(((rho - 0.7) / 0.25) ** 2)) * (east > 0.3)
+            + 0.6 * np.exp(-((rho / 0.3) ** 2)) * (east > 0)
+            - 0.5 * (east < -0.3)
+        )
+        + _smooth_noise(rng, cells, 2000, 0.3)
+        + 0.1 * rng.standard_normal(len(cells))
+    )
     counts = _household_counts(2008)
     national = sum(counts.values()).copy()
     national[0] *= 0.72  # fewer people living alone than in Oslo
@@ -226,9 +288,20 @@ def synthetic_geography(rng, n_kommuner: int, population: int, cell_size: int, t
         by = f"{codes[k]}{s + 1:02d}" if n_sect[k] > 1 else None
         table.append({"bydel": by, "bydel_name": f"{names[k]} bydel {s + 1}" if by else None, "kommune": k})
     return PresetGeography(
-        cells=cells, zone_geoms=zone_geoms, zone_table=table, kommune_codes=codes, kommune_names=names,
-        z_cell=z_cell, kommune_of_cell=kom, probs_by_zone=np.tile(probs, (len(uz), 1)), probs_global=probs,
-        renter_target_zone=None, coop_share_zone=None, centre_of_kommune=centre,
-        attribution=("Geometry and population: synthetic (levekår synth)",
-                     "Household composition: Oslo kommune statistikkbank 2008, reweighted"),
+        cells=cells,
+        zone_geoms=zone_geoms,
+        zone_table=table,
+        kommune_codes=codes,
+        kommune_names=names,
+        z_cell=z_cell,
+        kommune_of_cell=kom,
+        probs_by_zone=np.tile(probs, (len(uz), 1)),
+        probs_global=probs,
+        renter_target_zone=None,
+        coop_share_zone=None,
+        centre_of_kommune=centre,
+        attribution=(
+            "Geometry and population: synthetic (levekår synth)",
+            "Household composition: Oslo kommune statistikkbank 2008, reweighted",
+        ),
     )

@@ -73,8 +73,9 @@ def _background(rng, hidx, role, by, year, z_h, n_kids_h, targets, botid_scale: 
         mixed_h[hidx[partner_norwegian & in_imm]] = True
         cat = np.where(in_imm & kid, np.where(mixed_h[hidx], CAT_F, np.where(born_abroad, CAT_B, CAT_C)), cat)
         # a few persons of the other categories among households without immigrants
-        cat = np.where(~in_imm, np.where(mix < 0.03, CAT_F, np.where(mix < 0.035, CAT_E,
-                                                                    np.where(mix < 0.038, CAT_G, CAT_A))), cat)
+        cat = np.where(
+            ~in_imm, np.where(mix < 0.03, CAT_F, np.where(mix < 0.035, CAT_E, np.where(mix < 0.038, CAT_G, CAT_A))), cat
+        )
         bg = np.where((cat == CAT_B) | (cat == CAT_C), bg_h[hidx], NORGE)
         imm = np.where(cat == CAT_B, np.maximum(imm_year_h[hidx], by), 0)
         return cat, bg, imm, bg_h
@@ -84,13 +85,20 @@ def _background(rng, hidx, role, by, year, z_h, n_kids_h, targets, botid_scale: 
         return 100 * (ib if which == "imm" else ib & (bg == AFR)).mean()
 
     a_imm = bisect(lambda a: share(*assign(a, 0.0)[:2], "imm"), interpolate(targets["immigrant_background"], year))
-    a_afr = bisect(lambda a: share(*assign(a_imm, a)[:2], "afr"),
-                   interpolate(targets["africa_asia_background"], year))
+    a_afr = bisect(lambda a: share(*assign(a_imm, a)[:2], "afr"), interpolate(targets["africa_asia_background"], year))
     return assign(a_imm, a_afr)
 
 
-def _dwellings(world: World, cell: np.ndarray, size: np.ndarray, ses_h: np.ndarray, kids_h: np.ndarray,
-               head_age: np.ndarray, renter_target_zone: np.ndarray | None, coop_share_zone: np.ndarray | None):
+def _dwellings(
+    world: World,
+    cell: np.ndarray,
+    size: np.ndarray,
+    ses_h: np.ndarray,
+    kids_h: np.ndarray,
+    head_age: np.ndarray,
+    renter_target_zone: np.ndarray | None,
+    coop_share_zone: np.ndarray | None,
+):
     """One dwelling per base-year household, with building type, rooms, floor area, form and tenure."""
     rng, cells, t = world.rng, world.cells, world.params.targets
     n = len(cell)
@@ -101,8 +109,9 @@ def _dwellings(world: World, cell: np.ndarray, size: np.ndarray, ses_h: np.ndarr
     enebolig = ~blokk & (rng.random(n) < sigmoid(1.4 - 0.045 * density))
     btype = np.where(blokk, BLOKK, np.where(enebolig, ENEBOLIG, SMAHUS))
     btype = np.where(rng.random(n) < 0.01, ANNET, btype)
-    x = cells.x[cell] + rng.random(n) * cells.size
-    y = cells.y[cell] + rng.random(n) * cells.size
+    # inside the cell, clear of its edges so rounding never moves a dwelling to the next cell
+    x = cells.x[cell] + 0.5 + rng.random(n) * (cells.size - 1)
+    y = cells.y[cell] + 0.5 + rng.random(n) * (cells.size - 1)
     noise_r, noise_a = rng.standard_normal(n), rng.standard_normal(n)
 
     def rooms_for(a: float) -> np.ndarray:
@@ -136,8 +145,9 @@ def _dwellings(world: World, cell: np.ndarray, size: np.ndarray, ses_h: np.ndarr
 
     def tenure_for(a: float) -> np.ndarray:
         rent = (form == FORM_PRIVATE) & (u_rent < sigmoid(a + zone_shift[zone] + base))
-        return np.where(form == FORM_MUNICIPAL, KOMMUNAL, np.where(form == FORM_COOP, BORETTSLAG,
-                                                                   np.where(rent, LEIER, SELVEIER)))
+        return np.where(
+            form == FORM_MUNICIPAL, KOMMUNAL, np.where(form == FORM_COOP, BORETTSLAG, np.where(rent, LEIER, SELVEIER))
+        )
 
     def renting_families(a: float) -> float:
         ten = tenure_for(a)
@@ -190,10 +200,19 @@ def crowded(persons, rooms, area) -> np.ndarray:
     return few_rooms & (area / np.maximum(persons, 1) < 25)
 
 
-def build_base(rng, cells: Cells, z_cell, kommune_of_cell, probs_by_zone, params: Params,
-               renter_target_zone=None, coop_share_zone=None) -> World:
-    world = World(rng=rng, cells=cells, z_cell=np.asarray(z_cell, dtype=float),
-                  kommune_of_cell=kommune_of_cell, params=params)
+def build_base(
+    rng,
+    cells: Cells,
+    z_cell,
+    kommune_of_cell,
+    probs_by_zone,
+    params: Params,
+    renter_target_zone=None,
+    coop_share_zone=None,
+) -> World:
+    world = World(
+        rng=rng, cells=cells, z_cell=np.asarray(z_cell, dtype=float), kommune_of_cell=kommune_of_cell, params=params
+    )
     year = params.base_year
     tmpl, size, cell = fill_cells(rng, cells, probs_by_zone)
     hidx, role, by, sex = draw_members(rng, tmpl, size, year)
@@ -204,8 +223,7 @@ def build_base(rng, cells: Cells, z_cell, kommune_of_cell, probs_by_zone, params
     # latent socio-economic position: place, background, recent arrival, plus household and personal noise
     recent_h = np.zeros(n_h, dtype=bool)
     recent_h[hidx[(cat == CAT_B) & (year - imm < 5)]] = True
-    ses_h = (-0.9 * z_h - 0.55 * (bg_h == AFR) - 0.15 * (bg_h == EU) - 0.3 * recent_h
-             + 0.75 * rng.standard_normal(n_h))
+    ses_h = -0.9 * z_h - 0.55 * (bg_h == AFR) - 0.15 * (bg_h == EU) - 0.3 * recent_h + 0.75 * rng.standard_normal(n_h)
     adult = (role == HEAD) | (role == PARTNER) | (role == OTHER)
     ses = ses_h[hidx] + np.where(adult, 0.45, 0.6) * rng.standard_normal(len(hidx))
     head_age = np.zeros(n_h)
@@ -214,7 +232,8 @@ def build_base(rng, cells: Cells, z_cell, kommune_of_cell, probs_by_zone, params
     world.add_households(n_h, np.arange(n_h), ses_h, bg_h, kommune_of_cell[cell])
     res = np.maximum(by, year - 1 - np.floor(rng.exponential(7.0, len(hidx)))).astype(np.int16)
     res = np.maximum(res, np.where(cat == CAT_B, imm, res))
-    world.add_persons({"hh": hidx, "role": role, "by": by, "sex": sex, "cat": cat, "bg": bg, "imm": imm,
-                       "ses": ses, "res": res})
+    world.add_persons(
+        {"hh": hidx, "role": role, "by": by, "sex": sex, "cat": cat, "bg": bg, "imm": imm, "ses": ses, "res": res}
+    )
     world.d["occ"] = np.arange(n_h, dtype=np.int64)
     return world
