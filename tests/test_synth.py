@@ -85,7 +85,8 @@ def test_flows_are_one_population_that_moves(tiny_dir):
         assert moved[0] > 0 and moved[0] == moved[1]
     # a household lives in one dwelling
     assert con.execute(
-        "SELECT count(*) FROM (SELECT household_id, year FROM persons GROUP BY ALL HAVING count(DISTINCT dwelling_id) > 1)"
+        "SELECT count(*) FROM (SELECT household_id, year FROM persons "
+        "GROUP BY ALL HAVING count(DISTINCT dwelling_id) > 1)"
     ).fetchone() == (0,)
 
 
@@ -292,7 +293,8 @@ def test_schools_and_kindergartens(oslo, reference):
     assert 110 <= n_schools <= 150  # the report's table 3.5: 134–135 schools in Oslo
     local = con.execute(
         "SELECT 100 * avg((c.institution_id IS NOT NULL)::INT) FROM persons p LEFT JOIN catchments c "
-        "ON c.institution_id = p.school_id AND c.grunnkrets = p.grunnkrets WHERE p.year = 2018 AND school_id IS NOT NULL"
+        "ON c.institution_id = p.school_id AND c.grunnkrets = p.grunnkrets "
+        "WHERE p.year = 2018 AND school_id IS NOT NULL"
     ).fetchone()[0]
     assert abs(local - reference["oslo_schools_table_3_5"]["local_school_attendance"]) < 3
     kg = con.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -146,11 +147,9 @@ def demo(
     t.add_row(f"{extract_dir}/geography.parquet", f"{len(extract.geography):,}")
     console.print(t)
     console.print(f"years {m['years']}, {len(extract.geography)} grunnkrets codes, {time.perf_counter() - start:.0f} s")
-    console.print(
-        'Look at it: [bold]duckdb -c "SELECT year, count(*) FROM '
-        f"'{extract_dir}/persons.parquet' GROUP BY year\"[/bold], or "
-        f"[bold]levekar validate {extract_dir}[/bold]."
-    )
+    console.print("Look at it with DuckDB (Python), or check it again:")
+    console.print(f"  {sys.executable} -m levekar.cli.peek {extract_dir}", soft_wrap=True, markup=False)
+    console.print(f"  levekar validate {extract_dir}", soft_wrap=True, markup=False)
 
 
 if __name__ == "__main__":
