@@ -47,6 +47,15 @@ def _progress(label: str):
         bar.update(task, completed=1.0, step="done")
 
 
+def _report(problems: list[Problem]) -> None:
+    """A table on a terminal; one plain line per problem in logs and pipes."""
+    if err.is_terminal:
+        err.print(_problem_table(problems))
+    else:
+        for p in problems:
+            err.print(str(p), soft_wrap=True, markup=False, highlight=False)
+
+
 def _problem_table(problems: list[Problem]) -> Table:
     t = Table(title=f"{len(problems)} problem(s)", show_lines=False)
     for col in ("file", "column", "rows", "problem", "example"):
@@ -105,7 +114,7 @@ def validate(
     if as_json:
         console.print_json(json.dumps([p.__dict__ for p in problems]))
     elif problems:
-        err.print(_problem_table(problems))
+        _report(problems)
     if problems:
         raise typer.Exit(2)
     console.print(f"[green]{extract_dir}: valid")
@@ -136,7 +145,7 @@ def demo(
             err.print(f"[red]{e}")
             raise typer.Exit(2) from e
         except ExtractError as e:
-            err.print(_problem_table(e.problems))
+            _report(e.problems)
             raise typer.Exit(2) from e
     m = extract.manifest
     t = Table(title="levekår demo — SYNTHETIC DATA (no real persons)")
