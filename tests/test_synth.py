@@ -316,3 +316,9 @@ def test_embedded_data_carries_its_attribution():
         assert (DATA / "Oslo_bef_100m_2015.csv").read_bytes() == (
             SHARED_REAL / "ssb-rutenett-oslo" / "Oslo_bef_100m_2015.csv"
         ).read_bytes()
+
+
+def test_reference_copy_is_current():
+    shared = SHARED_REAL.parents[1] / "reference" / "nou2020_16.yaml"
+    if shared.exists():
+        assert shared.read_bytes() == (Path(__file__).parent / "data" / "nou2020_16.yaml").read_bytes()

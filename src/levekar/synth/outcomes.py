@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from levekar.synth.population import CHILD, HEAD, PARTNER, World, bisect, eu_scale, person_uniform, sigmoid
+from levekar.synth.population import PARTNER, World, bisect, eu_scale, person_uniform, sigmoid
 
 CAT_B, CAT_C = 1, 2
 AFR = 2
@@ -256,10 +256,3 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
         "student_household": student_hh,
         "low_income_hh": li,
     }
-
-
-def heads_of(world: World, idx: np.ndarray) -> np.ndarray:
-    return idx[world.p["role"][idx] == HEAD]
-
-
-__all__ = ["CHILD", "year_outcomes"]
