@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from levekar import __version__
+from levekar.geo.areas import areas_for_extract
 from levekar.schema.docs import render_data_model
 from levekar.schema.model import extract_schema
 from levekar.schema.validate import ExtractError, Problem, validate_extract
@@ -24,6 +25,12 @@ app = typer.Typer(
     no_args_is_help=True,
     help="levekår: living-conditions and segregation statistics for small areas (NOU 2020:16).",
 )
+areas_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Analysis areas: contiguous regionalisation with a floor and a ceiling, and user zonings.",
+)
+app.add_typer(areas_app, name="areas")
 console = Console()
 err = Console(stderr=True)
 
@@ -136,7 +143,7 @@ def demo(
     """Run every pipeline stage that exists on the embedded default (the oslo preset)."""
     extract_dir = out / "extract"
     start = time.perf_counter()
-    with _progress("synth oslo → validate") as update:
+    with _progress("1/2 synth oslo → validate") as update:
         extract = generate("oslo", seed=seed, progress=update)
         update("writing and validating", 0.97)
         try:
@@ -147,6 +154,9 @@ def demo(
         except ExtractError as e:
             _report(e.problems)
             raise typer.Exit(2) from e
+    with _progress("2/2 analysis areas") as update:
+        update("regionalising", 0.3)
+        areas = areas_for_extract(extract_dir, out / "areas", force=force)
     m = extract.manifest
     t = Table(title="levekår demo — SYNTHETIC DATA (no real persons)")
     t.add_column("file")
@@ -154,11 +164,130 @@ def demo(
     for name, table in sorted(extract.tables.items()):
         t.add_row(f"{extract_dir}/{name}.parquet", f"{table.num_rows:,}")
     t.add_row(f"{extract_dir}/geography.parquet", f"{len(extract.geography):,}")
+    for p in areas["written"]:
+        t.add_row(str(p), "")
     console.print(t)
-    console.print(f"years {m['years']}, {len(extract.geography)} grunnkrets codes, {time.perf_counter() - start:.0f} s")
+    r = areas["report"]
+    console.print(
+        f"years {m['years']}, {len(extract.geography)} grunnkrets codes; {r['areas']} analysis areas "
+        f"({r['areas_in_band']} with {r['band'][0]:,.0f}–{r['band'][1]:,.0f} inhabitants), "
+        f"{time.perf_counter() - start:.0f} s"
+    )
     console.print("Look at it with DuckDB (Python), or check it again:")
     console.print(f"  {sys.executable} -m levekar.cli.peek {extract_dir}", soft_wrap=True, markup=False)
     console.print(f"  levekar validate {extract_dir}", soft_wrap=True, markup=False)
+
+
+def _split(text: str | None) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else []
+
+
+@areas_app.command("build")
+def areas_build(
+    geography: Path = typer.Option(..., help="Units: GeoJSON, GeoPackage, GML or GeoParquet (any CRS)."),
+    id_column: str = typer.Option(..., help="Unit id column (in the geography and the population file)."),
+    out: Path = typer.Option(..., help="Parquet of unit → area; polygons and report are written beside it."),
+    population: Path | None = typer.Option(None, help="CSV or Parquet with the population per unit."),
+    population_column: str = typer.Option("population", help="Population column (population file or geography)."),
+    within: str | None = typer.Option(
+        None, help="Geography columns whose borders areas never cross, e.g. kommune,bydel."
+    ),
+    min_population: float = typer.Option(5000, "--min", help="Population floor."),
+    max_population: float = typer.Option(10000, "--max", help="Population ceiling."),
+    attributes: str | None = typer.Option(None, help="Columns to make areas homogeneous on."),
+    adjacency: str = typer.Option("rook", help="rook (shared border) or queen (touching)."),
+    changes: Path | None = typer.Option(
+        None,
+        help="Code correspondence (year, old_grunnkrets, new_grunnkrets, "
+        "population_share) to carry the areas to later codes.",
+    ),
+    seed: int = typer.Option(2020, help="Seed of the restarts (same input and seed → same areas)."),
+    force: bool = typer.Option(False, help="Replace existing output."),
+) -> None:
+    """Build analysis areas: contiguous, inside the given borders, population between --min and --max."""
+    from levekar.geo.areas import build_areas, extend_over_years, write_areas
+    from levekar.geo.inputs import InputError, join_population, read_changes, read_population, read_units
+
+    try:
+        units = read_units(geography, id_column, _split(within) + _split(attributes))
+        if population is not None:
+            pop = join_population(
+                units, id_column, read_population(population, id_column, population_column), population
+            )
+        elif population_column in units.columns:
+            pop = units[population_column].astype(float)
+        else:
+            err.print(f"[red]{geography.name}: no column {population_column!r}; give --population FILE")
+            raise typer.Exit(2)
+        with _progress("areas build") as update:
+            update("regionalising", 0.2)
+            result = build_areas(
+                units,
+                pop,
+                id_column,
+                _split(within),
+                min_population,
+                max_population,
+                _split(attributes) or None,
+                adjacency,
+                seed,
+            )
+            if changes is not None:
+                extended = extend_over_years(result.assignment, read_changes(changes))
+                result.assignment = extended.merge(
+                    result.assignment.drop(columns=["area_id"]), on="unit_id", how="left"
+                )
+            update("writing", 0.9)
+            written = write_areas(result, out, force=force)
+    except InputError as e:
+        _report(e.problems)
+        raise typer.Exit(2) from e
+    except (FileExistsError, ValueError) as e:
+        err.print(f"[red]{e}")
+        raise typer.Exit(2) from e
+    r = result.report
+    console.print(
+        f"{r['areas']} areas from {r['units']} units; population min {r['population']['min']:,.0f}, "
+        f"median {r['population']['median']:,.0f}, max {r['population']['max']:,.0f}; "
+        f"{r['areas_in_band']} in band"
+    )
+    for o in r["out_of_band"]:
+        console.print(f"  {o['area_id']}: {o['population']:,.0f} — {o['reason']}", markup=False)
+    for p in written:
+        console.print(f"wrote {p}", markup=False)
+
+
+@areas_app.command("zoning")
+def areas_zoning(
+    zonings: Path = typer.Option(..., help="CSV or Parquet: zoning, grunnkrets, zone, zone_name."),
+    geography: Path = typer.Option(..., help="The extract's geography (GeoParquet) the zoning must cover."),
+    name: str = typer.Option(..., help="Which zoning in the file, e.g. oslo_delbydel."),
+    out: Path = typer.Option(..., help="Parquet of unit → zone."),
+    force: bool = typer.Option(False, help="Replace existing output."),
+) -> None:
+    """Check a user zoning (coverage, overlap, known codes) and write it as an area level."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyarrow as pa
+
+    from levekar.geo.areas import zoning_level
+    from levekar.geo.inputs import InputError
+    from levekar.io import write_parquet
+
+    if out.exists() and not force:
+        err.print(f"[red]{out} exists; use --force to replace it")
+        raise typer.Exit(2)
+    table = pd.read_parquet(zonings) if zonings.suffix == ".parquet" else pd.read_csv(zonings, dtype=str)
+    codes = set(gpd.read_parquet(geography, columns=["grunnkrets", "geometry"])["grunnkrets"])
+    try:
+        level = zoning_level(table, name, codes)
+    except InputError as e:
+        _report(e.problems)
+        raise typer.Exit(2) from e
+    tmp = out.with_name(f".{out.name}.tmp")
+    write_parquet(pa.Table.from_pandas(level, preserve_index=False), tmp)
+    tmp.replace(out)
+    console.print(f"{name}: {level['area_id'].nunique()} zones over {len(level)} grunnkretser; wrote {out}")
 
 
 if __name__ == "__main__":

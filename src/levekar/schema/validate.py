@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow.parquet as pq
+import shapely
 
 from levekar.schema.model import Column, ExtractSchema, Table, extract_schema
 
@@ -146,11 +148,42 @@ class _Checker:
                 self.broken.add(table.name)
         if table.spatial and (crs_problem := _geo_crs_problem(path)):
             self.add(table.name, "geometry", "crs", 0, path.name, crs_problem)
+        if table.spatial and "geometry" in cols:
+            self._check_geometry(table, path)
         select = []
         for c in table.columns:
             expr = f"TRY_CAST({_q(c.name)} AS {c.type})" if c.name in cols else f"CAST(NULL AS {c.type})"
             select.append(f"{expr} AS {_q(c.name)}")
         self.con.execute(f"CREATE VIEW {_q(table.name)} AS SELECT {', '.join(select)} FROM {_q('raw_' + table.name)}")
+
+    def _check_geometry(self, table: Table, path: Path) -> None:
+        """Geometries must be valid polygons or multipolygons."""
+        t = pq.read_table(path, columns=[table.key[0], "geometry"])
+        geoms = shapely.from_wkb(t.column("geometry").to_numpy(zero_copy_only=False), on_invalid="ignore")
+        keys = t.column(table.key[0]).to_pylist()
+        kinds = shapely.get_type_id(geoms)
+        not_polygon = ~np.isin(kinds, (3, 6))  # Polygon, MultiPolygon
+        if not_polygon.any():
+            i = int(np.flatnonzero(not_polygon)[0])
+            self.add(
+                table.name,
+                "geometry",
+                "geometry_type",
+                int(not_polygon.sum()),
+                f"{table.key[0]}={keys[i]!r}, type={shapely.get_type_id(geoms[i]) if geoms[i] else None}",
+                "geometry must be a Polygon or MultiPolygon (WKB)",
+            )
+        invalid = ~not_polygon & ~shapely.is_valid(geoms)
+        if invalid.any():
+            i = int(np.flatnonzero(invalid)[0])
+            self.add(
+                table.name,
+                "geometry",
+                "geometry_valid",
+                int(invalid.sum()),
+                f"{table.key[0]}={keys[i]!r}",
+                f"invalid polygon ({shapely.is_valid_reason(geoms[i])})",
+            )
 
     # -- column and table checks -------------------------------------------------------------------------
     def _column_checks(self, table: Table) -> Iterator[tuple[Column, str, str, str]]:

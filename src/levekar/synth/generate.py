@@ -18,7 +18,7 @@ from levekar import __version__
 from levekar.io import atomic_dir, sha256, write_geoparquet, write_json, write_parquet
 from levekar.schema.validate import ExtractError, validate_extract
 from levekar.synth.dynamics import apply_events, decide_events, present
-from levekar.synth.geography import CRS, unit_polygons
+from levekar.synth.geography import CRS, polygonal, unit_polygons
 from levekar.synth.institutions import Institutions, attendance, build_institutions
 from levekar.synth.outcomes import year_outcomes
 from levekar.synth.population import Params, World
@@ -283,7 +283,7 @@ def _geography_table(geo, base_rows, final_unit, base_unit, splits, polygons, sp
                 )
                 geoms.append(polygons[part])
             records.append({**rec, "valid_from": first, "valid_to": spec.split_year - 1})
-            geoms.append(shapely.union(polygons[a], polygons[b]))
+            geoms.append(polygonal(shapely.union(polygons[a], polygons[b])))
         else:
             records.append({**rec, "valid_from": first, "valid_to": None})
             geoms.append(polygons[u])

@@ -214,6 +214,14 @@ def partition_cells(cells: Cells, target: float, min_pop: float, zone_geoms: np.
     return unit
 
 
+def polygonal(geom):
+    """The polygonal part of a geometry (unions and make_valid can leave lines and points behind)."""
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else geom
+
+
 def unit_polygons(cells: Cells) -> np.ndarray:
     """Polygon per unit: the union of its cells' regions."""
     n_units = int(cells.unit.max()) + 1
@@ -224,9 +232,9 @@ def unit_polygons(cells: Cells) -> np.ndarray:
         zone_units = np.unique(units)
         for u in zone_units:
             geom = shapely.union_all(cells.region[idx[units == u]])
-            out[u] = shapely.make_valid(geom) if not geom.is_valid else geom
+            out[u] = polygonal(shapely.make_valid(geom) if not geom.is_valid else geom)
         _give_away_empty_parts(out, zone_units, units, shapely.points(cells.cx[idx], cells.cy[idx]))
-    return out
+    return np.array([None if g is None else polygonal(g) for g in out], dtype=object)
 
 
 def _give_away_empty_parts(out: np.ndarray, zone_units: np.ndarray, units: np.ndarray, pts: np.ndarray) -> None:
@@ -250,8 +258,8 @@ def _give_away_empty_parts(out: np.ndarray, zone_units: np.ndarray, units: np.nd
             if best is None:
                 keep.append(piece)
             else:
-                out[best] = shapely.union(out[best], piece)
-        out[u] = shapely.union_all(keep)
+                out[best] = polygonal(shapely.union(out[best], piece))
+        out[u] = polygonal(shapely.union_all(keep))
 
 
 def cell_squares(cells: Cells, idx: np.ndarray | None = None) -> np.ndarray:

@@ -1,0 +1,195 @@
+"""Reading units (polygons) and populations for regionalisation, with located errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyarrow.parquet as pq
+
+from levekar.schema.validate import Problem
+
+CRS = "EPSG:25833"
+VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".parquet", ".geoparquet", ".gml", ".shp"}
+
+
+class InputError(Exception):
+    """Bad input: every problem located (file, column, rows, example); nothing has been written."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _fail(path: Path, column: str, check: str, rows: int, example: str, message: str) -> InputError:
+    return InputError([Problem(path.name, column, check, rows, example, message)])
+
+
+def read_units(path: str | Path, id_column: str, within: list[str] | None = None) -> gpd.GeoDataFrame:
+    """Unit polygons from GeoJSON, GeoPackage, GML or GeoParquet, reprojected to EPSG:25833, ids as text."""
+    path = Path(path)
+    if not path.exists():
+        raise _fail(path, "*", "missing_file", 0, str(path), "file not found")
+    if path.suffix.lower() not in VECTOR_SUFFIXES:
+        raise _fail(path, "*", "format", 0, path.suffix, f"unsupported format; use one of {sorted(VECTOR_SUFFIXES)}")
+    try:
+        gdf = gpd.read_parquet(path) if path.suffix.lower() in {".parquet", ".geoparquet"} else gpd.read_file(path)
+    except Exception as e:  # the readers raise many kinds; the message is what matters to the user
+        raise _fail(path, "*", "unreadable", 0, path.name, f"cannot be read as a vector layer: {e}") from e
+    for col in [id_column, *(within or [])]:
+        if col not in gdf.columns:
+            raise _fail(
+                path, col, "missing_column", 0, f"columns: {', '.join(map(str, gdf.columns))}", "column not found"
+            )
+    if gdf.crs is None:
+        raise _fail(path, "geometry", "crs", 0, path.name, "no coordinate reference system; set one in the file")
+    problems = []
+    ids = gdf[id_column]
+    if ids.isna().any():
+        problems.append(Problem(path.name, id_column, "required", int(ids.isna().sum()), "", "missing unit id"))
+    dup = ids[ids.duplicated(keep=False) & ids.notna()]
+    if len(dup):
+        problems.append(
+            Problem(path.name, id_column, "unique_key", len(dup), f"{id_column}={dup.iloc[0]!r}", "duplicate unit id")
+        )
+    empty = gdf.geometry.isna() | gdf.geometry.is_empty
+    if empty.any():
+        problems.append(
+            Problem(
+                path.name,
+                "geometry",
+                "required",
+                int(empty.sum()),
+                f"{id_column}={ids[empty].iloc[0]!r}",
+                "missing or empty geometry",
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    gdf = gdf.to_crs(CRS)
+    gdf[id_column] = ids.astype(str)
+    bad = ~gdf.geometry.is_valid
+    if bad.any():
+        gdf.loc[bad, "geometry"] = gdf.geometry[bad].make_valid()
+    return gdf
+
+
+def read_population(path: str | Path, id_column: str, population_column: str) -> pd.Series:
+    """Population per unit id from CSV or Parquet (non-negative numbers, one row per id)."""
+    path = Path(path)
+    if not path.exists():
+        raise _fail(path, "*", "missing_file", 0, str(path), "file not found")
+    if path.suffix.lower() == ".parquet":
+        df = pq.read_table(path).to_pandas()
+    elif path.suffix.lower() == ".csv":
+        with path.open(encoding="utf-8") as f:
+            header = f.readline()
+        df = pd.read_csv(path, sep=";" if header.count(";") > header.count(",") else ",", dtype=str)
+    else:
+        raise _fail(path, "*", "format", 0, path.suffix, "population must be CSV or Parquet")
+    for col in (id_column, population_column):
+        if col not in df.columns:
+            raise _fail(
+                path, col, "missing_column", 0, f"columns: {', '.join(map(str, df.columns))}", "column not found"
+            )
+    values = pd.to_numeric(df[population_column], errors="coerce")
+    problems = []
+    bad = values.isna()
+    if bad.any():
+        problems.append(
+            Problem(
+                path.name,
+                population_column,
+                "type",
+                int(bad.sum()),
+                f"{id_column}={df[id_column][bad].iloc[0]!r}, {population_column}="
+                f"{df[population_column][bad].iloc[0]!r}",
+                "population is not a number",
+            )
+        )
+    neg = values < 0
+    if neg.any():
+        problems.append(
+            Problem(
+                path.name,
+                population_column,
+                "range",
+                int(neg.sum()),
+                f"{id_column}={df[id_column][neg].iloc[0]!r}",
+                "negative population",
+            )
+        )
+    ids = df[id_column].astype(str)
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        problems.append(
+            Problem(
+                path.name,
+                id_column,
+                "unique_key",
+                int(dup.sum()),
+                f"{id_column}={ids[dup].iloc[0]!r}",
+                "more than one population row for a unit",
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    return pd.Series(values.to_numpy(dtype=float), index=ids, name="population")
+
+
+def join_population(units: gpd.GeoDataFrame, id_column: str, population: pd.Series, pop_path: Path) -> pd.Series:
+    """Population aligned with the units; units without a row get an error, rows without a unit too."""
+    ids = units[id_column]
+    missing = ~ids.isin(population.index)
+    extra = ~population.index.isin(ids)
+    problems = []
+    if missing.any():
+        problems.append(
+            Problem(
+                pop_path.name,
+                id_column,
+                "reference",
+                int(missing.sum()),
+                f"{id_column}={ids[missing].iloc[0]!r}",
+                "unit in the geography has no population row",
+            )
+        )
+    if extra.any():
+        problems.append(
+            Problem(
+                pop_path.name,
+                id_column,
+                "reference",
+                int(extra.sum()),
+                f"{id_column}={population.index[extra][0]!r}",
+                "population row for a unit not in the geography",
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    return population.reindex(ids).reset_index(drop=True)
+
+
+CHANGE_COLUMNS = ("year", "old_grunnkrets", "new_grunnkrets", "population_share")
+
+
+def read_changes(path: str | Path) -> pd.DataFrame:
+    """A grunnkrets code correspondence table (the extract's grunnkrets_changes) from Parquet or CSV."""
+    path = Path(path)
+    if not path.exists():
+        raise _fail(path, "*", "missing_file", 0, str(path), "file not found")
+    if path.suffix.lower() == ".parquet":
+        df = pq.read_table(path).to_pandas()
+    else:
+        df = pd.read_csv(path, dtype={"old_grunnkrets": str, "new_grunnkrets": str})
+    for col in CHANGE_COLUMNS:
+        if col not in df.columns:
+            raise _fail(
+                path, col, "missing_column", 0, f"columns: {', '.join(map(str, df.columns))}", "column not found"
+            )
+    for col in ("year", "population_share"):
+        bad = pd.to_numeric(df[col], errors="coerce").isna()
+        if bad.any():
+            raise _fail(path, col, "type", int(bad.sum()), f"{col}={df[col][bad].iloc[0]!r}", "not a number")
+    return df.astype({"year": int, "population_share": float, "old_grunnkrets": str, "new_grunnkrets": str})
