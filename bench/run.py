@@ -14,7 +14,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RUNS = [("synth", ["synth_bench.py", "oslo"]), ("synth", ["synth_bench.py", "norway"])]
+RUNS = [
+    ("synth", ["synth_bench.py", "oslo"]),
+    ("synth", ["synth_bench.py", "norway"]),
+    ("areas", ["areas_bench.py", "city"]),
+    ("areas", ["areas_bench.py", "country"]),
+]
 
 
 def machine() -> dict:
@@ -45,11 +50,11 @@ def main() -> None:
     for name, rows in results.items():
         (HERE / "results").mkdir(exist_ok=True)
         (HERE / "results" / f"{name}.json").write_text(json.dumps({"machine": info, "runs": rows}, indent=2) + "\n")
-        keys = list(rows[0])
+        keys = list(dict.fromkeys(k for r in rows for k in r))
         print(f"\n{name} — {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}")
         print(" | ".join(keys))
         for r in rows:
-            print(" | ".join(str(r[k]) for k in keys))
+            print(" | ".join(str(r.get(k, "")) for k in keys))
 
 
 if __name__ == "__main__":

@@ -43,8 +43,8 @@ def main(preset: str, scale: float) -> None:
                 .filter(pc.equal(extract.tables["persons"]["year"], extract.manifest["years"][0]))
                 .num_rows,
                 "years": extract.manifest["years"],
-        "grunnkretser": len(extract.geography),
-        "kommuner": int(extract.geography["kommune"].nunique()),
+                "grunnkretser": len(extract.geography),
+                "kommuner": int(extract.geography["kommune"].nunique()),
                 "generate_s": round(t_gen, 2),
                 "write_s": round(t_write, 2),
                 "person_years_per_s": round(rows / (t_gen + t_write)),
