@@ -172,7 +172,7 @@ def extend_over_years(assignment: pd.DataFrame, changes: pd.DataFrame) -> pd.Dat
                 )
                 continue
             contrib = sorted(
-                ((-r.population_share * pop.get(r.old_grunnkrets, 0.0), r.old_grunnkrets) for r in g.itertuples())
+                (-r.population_share * pop.get(r.old_grunnkrets, 0.0), r.old_grunnkrets) for r in g.itertuples()
             )
             old = contrib[0][1]
             area[new], via[new], pop[new] = area[old], via[old], given[new]

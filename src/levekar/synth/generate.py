@@ -110,19 +110,18 @@ def _codes(geo: PresetGeography, unit: np.ndarray, oslo: bool):
     zone_of_unit = np.zeros(n_units, dtype=np.int64)
     zone_of_unit[unit] = cells.zone
     rows = []
+    units_in_zone = np.bincount(zone_of_unit)
+    used: dict[int, int] = {}  # delområder used so far per kommune (synthetic: up to 60 units each)
     for z in np.unique(zone_of_unit):
         us = np.flatnonzero(zone_of_unit == z)  # numbered west to east within the zone
         info = geo.zone_table[z]
         kcode = geo.kommune_codes[info["kommune"]]
+        prev = used.get(info["kommune"], 0)
+        used[info["kommune"]] = prev + math.ceil(units_in_zone[z] / 60)
         for i, u in enumerate(us):
             if oslo:
                 delomrade, dname, krets = info["delomrade"], info["delomrade_name"], i + 1
             else:
-                prev = sum(
-                    math.ceil(np.sum(zone_of_unit == zz) / 60)
-                    for zz in np.unique(zone_of_unit)
-                    if zz < z and geo.zone_table[zz]["kommune"] == info["kommune"]
-                )
                 d = prev + i // 60 + 1
                 delomrade, dname, krets = f"{kcode}{d:02d}", f"{geo.kommune_names[info['kommune']]} {d:02d}", i % 60 + 1
             rows.append(
