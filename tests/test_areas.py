@@ -230,6 +230,33 @@ def test_cli_reads_any_crs_and_population_file(tmp_path):
     assert "unit='u000'" in bad.output and not (tmp_path / "x.parquet").exists()
     missing = runner.invoke(app, [*args[:4], "kommune_id", *args[5:]])
     assert missing.exit_code == 2
+    # a population column of the geography is checked the same way
+    with_pop = units.assign(population=units["population"].where(units["unit"] != "u005"))
+    with_pop.to_file(tmp_path / "units_pop.gpkg")
+    nan = runner.invoke(
+        app,
+        [
+            "areas",
+            "build",
+            "--geography",
+            str(tmp_path / "units_pop.gpkg"),
+            "--id-column",
+            "unit",
+            "--out",
+            str(tmp_path / "y.parquet"),
+        ],
+    )
+    assert nan.exit_code == 2 and "units_pop.gpkg [population] population is not a number" in nan.output
+    assert "unit='u005'" in nan.output and not (tmp_path / "y.parquet").exists()
+
+
+def test_a_missing_inner_level_is_the_outer_level(tmp_path):
+    """Kommuner without bydeler keep the bydel borders of those that have them (areas_for_extract)."""
+    from levekar.geo.areas import fill_inner_levels
+
+    units = pd.DataFrame({"kommune": ["0301", "0301", "1101"], "bydel": ["030101", "030102", None]})
+    out = fill_inner_levels(units, ["kommune", "bydel"])
+    assert out["bydel"].tolist() == ["030101", "030102", "1101"]
 
 
 # --- spopt's max-p as an oracle ------------------------------------------------------------------------------

@@ -102,6 +102,13 @@ CORRUPTIONS = [
         "unique_key",
     ),
     ("dropped_column", "persons", lambda t, r: t.drop_columns(["employed"]), "employed", "missing_column"),
+    (
+        "pupil_not_in_education",
+        "persons",
+        lambda t, r: _set(t, "in_education", _first_where(t, pc.is_valid(t["school_id"])), False),
+        "school_id,in_education",
+        "pupils_are_in_education",
+    ),
     ("negative_transfers", "households", lambda t, r: _set(t, "income_transfers", r, -5), "income_transfers", "range"),
     ("null_income", "households", lambda t, r: _set(t, "income_after_tax", r, None), "income_after_tax", "required"),
     ("bad_tenure", "dwellings", lambda t, r: _set(t, "tenure", r, "eier"), "tenure", "code"),
@@ -225,3 +232,61 @@ def test_synth_refuses_to_overwrite_and_writes_atomically(tmp_path):
         write_extract(generate("tiny", seed=1), out)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary folder left behind"
+
+
+def _copy_except(tiny_dir, target, stem):
+    for p in tiny_dir.iterdir():
+        if p.stem != stem:
+            shutil.copy(p, target / p.name)
+
+
+def test_csv_encodings(tiny_dir, tables, tmp_path):
+    _copy_except(tiny_dir, tmp_path, "households")
+    pacsv.write_csv(tables["households"], tmp_path / "h.csv")
+    text = (tmp_path / "h.csv").read_text()
+    (tmp_path / "h.csv").unlink()
+    (tmp_path / "households.csv").write_bytes("\ufeff".encode() + text.encode())  # BOM: accepted
+    assert validate_extract(tmp_path) == []
+    (tmp_path / "households.csv").write_bytes(text.replace("household_id", "husholdning_nr_ø").encode("latin-1"))
+    (p,) = validate_extract(tmp_path)
+    assert (p.file, p.check) == ("households.csv", "unreadable") and "UTF-8" in p.message
+
+
+def test_unreadable_keys_are_not_also_duplicates(tiny_dir, tables, tmp_path):
+    _copy_except(tiny_dir, tmp_path, "households")
+    h = _as_text(_as_text(tables["households"], "household_id", 0, "x"), "household_id", 1, "x")
+    pacsv.write_csv(h, tmp_path / "households.csv")
+    problems = validate_extract(tmp_path)
+    assert {(p.file, p.column, p.check) for p in problems if p.file == "households.csv"} == {
+        ("households.csv", "household_id", "type")
+    }
+
+
+def test_decimals_in_integer_columns(tiny_dir, tables, tmp_path):
+    t = tables["households"]
+    i = t.schema.get_field_index("income_total")
+    values = pc.add(pc.cast(t["income_total"], pa.float64()), 0.4)
+    _write_corrupted(tiny_dir, tmp_path, "households", t.set_column(i, pa.field("income_total", pa.float64()), values))
+    problems = validate_extract(tmp_path)
+    assert any(p.column == "income_total" and p.check == "type" and p.rows == t.num_rows for p in problems)
+
+
+def test_geography_without_its_key_column(tiny_dir, tmp_path):
+    import geopandas as gpd
+
+    _copy_except(tiny_dir, tmp_path, "geography")
+    gpd.read_parquet(tiny_dir / "geography.parquet").rename(columns={"grunnkrets": "krets"}).to_parquet(
+        tmp_path / "geography.parquet"
+    )
+    problems = validate_extract(tmp_path)
+    assert any(
+        p.file == "geography.parquet" and p.column == "grunnkrets" and p.check == "missing_column" for p in problems
+    )
+
+
+def test_examples_are_deterministic(tiny_dir, tables, tmp_path):
+    t = tables["persons"]
+    _write_corrupted(tiny_dir, tmp_path, "persons", pa.concat_tables([t, t.slice(100, 50)]))
+    first = [p for p in validate_extract(tmp_path) if p.check == "unique_key"]
+    for _ in range(3):
+        assert [p for p in validate_extract(tmp_path) if p.check == "unique_key"] == first

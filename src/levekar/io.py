@@ -25,6 +25,11 @@ PARQUET_OPTIONS = {
 }
 
 
+def sql_string(value: str) -> str:
+    """A SQL string literal (file paths into DuckDB table functions)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def write_parquet(table: pa.Table, path: Path) -> None:
     pq.write_table(table.replace_schema_metadata(None), path, **PARQUET_OPTIONS)
 

@@ -206,7 +206,14 @@ def areas_build(
 ) -> None:
     """Build analysis areas: contiguous, inside the given borders, population between --min and --max."""
     from levekar.geo.areas import build_areas, extend_over_years, write_areas
-    from levekar.geo.inputs import InputError, join_population, read_changes, read_population, read_units
+    from levekar.geo.inputs import (
+        InputError,
+        check_population,
+        join_population,
+        read_changes,
+        read_population,
+        read_units,
+    )
 
     try:
         units = read_units(geography, id_column, _split(within) + _split(attributes))
@@ -215,7 +222,9 @@ def areas_build(
                 units, id_column, read_population(population, id_column, population_column), population
             )
         elif population_column in units.columns:
-            pop = units[population_column].astype(float)
+            pop = check_population(
+                units[population_column], units[id_column], geography.name, id_column, population_column
+            )
         else:
             err.print(f"[red]{geography.name}: no column {population_column!r}; give --population FILE")
             raise typer.Exit(2)

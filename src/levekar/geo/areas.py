@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ import pyarrow as pa
 from levekar.geo.adjacency import join_islands, polygon_adjacency
 from levekar.geo.inputs import InputError
 from levekar.geo.regionalize import regionalize
-from levekar.io import write_geoparquet, write_parquet
+from levekar.io import sql_string, write_geoparquet, write_parquet
 from levekar.schema.validate import Problem
 
 
@@ -274,6 +275,15 @@ def write_areas(result: AreaResult, out: str | Path, force: bool = False) -> lis
     return targets
 
 
+def fill_inner_levels(units: pd.DataFrame, within: list[str]) -> pd.DataFrame:
+    """A kommune without bydeler is its own bydel: missing inner levels take the outer level's code, so
+    bydel borders hold wherever they exist."""
+    units = units.copy()
+    for outer, inner in itertools.pairwise(within):
+        units[inner] = units[inner].fillna(units[outer])
+    return units
+
+
 def areas_for_extract(
     extract_dir: str | Path,
     out_dir: str | Path,
@@ -290,15 +300,13 @@ def areas_for_extract(
     geo = gpd.read_parquet(extract_dir / "geography.parquet")
     persons = extract_dir / "persons.parquet"
     con = duckdb.connect()
-    year = con.execute(f"SELECT min(year) FROM read_parquet('{persons}')").fetchone()[0]
-    pop = dict(
-        con.execute(
-            f"SELECT grunnkrets, count(*) FROM read_parquet('{persons}') WHERE year = ? GROUP BY 1", [year]
-        ).fetchall()
-    )
+    source = f"read_parquet({sql_string(persons)})"
+    year = con.execute(f"SELECT min(year) FROM {source}").fetchone()[0]
+    pop = dict(con.execute(f"SELECT grunnkrets, count(*) FROM {source} WHERE year = ? GROUP BY 1", [year]).fetchall())
     valid = (geo["valid_from"] <= year) & (geo["valid_to"].isna() | (geo["valid_to"] >= year))
     units = geo[valid].reset_index(drop=True)
-    within = [c for c in within if c in units.columns and units[c].notna().all()]
+    within = [c for c in within if c in units.columns]
+    units = fill_inner_levels(units, within)
     result = build_areas(units, units["grunnkrets"].map(pop).fillna(0), "grunnkrets", within, lo, hi)
     changes_path = extract_dir / "grunnkrets_changes.parquet"
     if changes_path.exists():

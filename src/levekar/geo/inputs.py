@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -75,6 +77,16 @@ def read_units(path: str | Path, id_column: str, within: list[str] | None = None
     return gdf
 
 
+def _read_csv_text(path: Path) -> pd.DataFrame:
+    """A CSV (UTF-8, with or without byte-order mark; comma or semicolon) with every column as text."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _fail(path, "*", "unreadable", 0, f"byte {e.start}", "not UTF-8 text: save it as UTF-8") from e
+    header = text.split("\n", 1)[0]
+    return pd.read_csv(io.StringIO(text), sep=";" if header.count(";") > header.count(",") else ",", dtype=str)
+
+
 def read_population(path: str | Path, id_column: str, population_column: str) -> pd.Series:
     """Population per unit id from CSV or Parquet (non-negative numbers, one row per id)."""
     path = Path(path)
@@ -83,9 +95,7 @@ def read_population(path: str | Path, id_column: str, population_column: str) ->
     if path.suffix.lower() == ".parquet":
         df = pq.read_table(path).to_pandas()
     elif path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8") as f:
-            header = f.readline()
-        df = pd.read_csv(path, sep=";" if header.count(";") > header.count(",") else ",", dtype=str)
+        df = _read_csv_text(path)
     else:
         raise _fail(path, "*", "format", 0, path.suffix, "population must be CSV or Parquet")
     for col in (id_column, population_column):
@@ -93,49 +103,50 @@ def read_population(path: str | Path, id_column: str, population_column: str) ->
             raise _fail(
                 path, col, "missing_column", 0, f"columns: {', '.join(map(str, df.columns))}", "column not found"
             )
-    values = pd.to_numeric(df[population_column], errors="coerce")
+    ids = df[id_column].astype(str)
+    values = check_population(df[population_column], ids, path.name, id_column, population_column)
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        raise InputError(
+            [
+                Problem(
+                    path.name,
+                    id_column,
+                    "unique_key",
+                    int(dup.sum()),
+                    f"{id_column}={ids[dup].iloc[0]!r}",
+                    "more than one population row for a unit",
+                )
+            ]
+        )
+    return pd.Series(values.to_numpy(dtype=float), index=ids, name="population")
+
+
+def check_population(raw: pd.Series, ids: pd.Series, source: str, id_column: str, column: str) -> pd.Series:
+    """Population as non-negative finite numbers, or a located error."""
+    values = pd.to_numeric(raw, errors="coerce").reset_index(drop=True)
+    raw, ids = raw.reset_index(drop=True), ids.reset_index(drop=True)
     problems = []
-    bad = values.isna()
+    bad = values.isna() | ~np.isfinite(values.fillna(0))
     if bad.any():
         problems.append(
             Problem(
-                path.name,
-                population_column,
+                source,
+                column,
                 "type",
                 int(bad.sum()),
-                f"{id_column}={df[id_column][bad].iloc[0]!r}, {population_column}="
-                f"{df[population_column][bad].iloc[0]!r}",
+                f"{id_column}={ids[bad].iloc[0]!r}, {column}={raw[bad].iloc[0]!r}",
                 "population is not a number",
             )
         )
     neg = values < 0
     if neg.any():
         problems.append(
-            Problem(
-                path.name,
-                population_column,
-                "range",
-                int(neg.sum()),
-                f"{id_column}={df[id_column][neg].iloc[0]!r}",
-                "negative population",
-            )
-        )
-    ids = df[id_column].astype(str)
-    dup = ids.duplicated(keep=False)
-    if dup.any():
-        problems.append(
-            Problem(
-                path.name,
-                id_column,
-                "unique_key",
-                int(dup.sum()),
-                f"{id_column}={ids[dup].iloc[0]!r}",
-                "more than one population row for a unit",
-            )
+            Problem(source, column, "range", int(neg.sum()), f"{id_column}={ids[neg].iloc[0]!r}", "negative population")
         )
     if problems:
         raise InputError(problems)
-    return pd.Series(values.to_numpy(dtype=float), index=ids, name="population")
+    return values.astype(float)
 
 
 def join_population(units: gpd.GeoDataFrame, id_column: str, population: pd.Series, pop_path: Path) -> pd.Series:
@@ -179,10 +190,7 @@ def read_changes(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise _fail(path, "*", "missing_file", 0, str(path), "file not found")
-    if path.suffix.lower() == ".parquet":
-        df = pq.read_table(path).to_pandas()
-    else:
-        df = pd.read_csv(path, dtype={"old_grunnkrets": str, "new_grunnkrets": str})
+    df = pq.read_table(path).to_pandas() if path.suffix.lower() == ".parquet" else _read_csv_text(path)
     for col in CHANGE_COLUMNS:
         if col not in df.columns:
             raise _fail(

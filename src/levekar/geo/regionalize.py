@@ -231,8 +231,6 @@ def _repair(st: _State, adj, lo: float, hi: float, rng) -> None:
             parts = _peel(st.members(merged), st.w, adj, lo, hi, rng)
             if parts is not None:
                 st.replace(merged, parts)
-            elif st.weight[merged] > hi:
-                stuck.add(merged)
 
 
 def _split_more(st: _State, adj, lo: float, hi: float, rng) -> None:
@@ -322,6 +320,8 @@ def regionalize(
     if not 0 < lo <= hi:
         raise ValueError(f"need 0 < min <= max (got min={lo}, max={hi})")
     w = np.asarray(weights, dtype=float)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("weights must be finite and non-negative")
     group = np.asarray(group)
     attrs = None
     if attributes is not None:

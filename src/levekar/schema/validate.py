@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import shapely
 
+from levekar.io import sql_string
 from levekar.schema.model import Column, ExtractSchema, Table, extract_schema
 
 EXTENSIONS = (".parquet", ".csv")
@@ -58,8 +59,7 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+_lit = sql_string
 
 
 def _geo_crs_problem(path: Path) -> str | None:
@@ -77,16 +77,21 @@ def _geo_crs_problem(path: Path) -> str | None:
 
 
 def _csv_reader(path: Path) -> str:
-    """Read every CSV column as text (types are checked afterwards, with located errors)."""
-    with path.open(encoding="utf-8", newline="") as f:
-        header = f.readline()
+    """Read every CSV column as text (types are checked afterwards, with located errors). UTF-8, with or
+    without a byte-order mark; anything else raises UnicodeDecodeError."""
+    with path.open("rb") as f:
+        header = f.readline().decode("utf-8-sig")
+    path.read_bytes().decode("utf-8-sig")  # the whole file must be UTF-8: fail here, not halfway in DuckDB
     delim = ";" if header.count(";") > header.count(",") else ","
-    names = next(csv.reader([header], delimiter=delim))
+    names = next(csv.reader([header.rstrip("\r\n")], delimiter=delim))
     cols = ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names)
     return (
         f"read_csv({_lit(str(path))}, header = true, auto_detect = false, delim = {_lit(delim)}, "
         f"quote = '\"', columns = {{{cols}}})"
     )
+
+
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT"}
 
 
 class _Checker:
@@ -123,13 +128,17 @@ class _Checker:
             self.add(table.name, "geometry", "format", 0, path.name, "spatial table must be GeoParquet")
             self.broken.add(table.name)
             return
-        reader = f"read_parquet({_lit(str(path))})" if path.suffix == ".parquet" else _csv_reader(path)
         try:
+            reader = f"read_parquet({_lit(str(path))})" if path.suffix == ".parquet" else _csv_reader(path)
             # CSV is materialised as text: DuckDB would otherwise push our TRY_CASTs into the reader,
             # which then fails on the first bad value instead of letting us count and locate them all
             kind = "VIEW" if path.suffix == ".parquet" else "TEMP TABLE"
             self.con.execute(f"CREATE {kind} {_q('raw_' + table.name)} AS SELECT * FROM {reader}")
             cols = [r[0] for r in self.con.execute(f"DESCRIBE {_q('raw_' + table.name)}").fetchall()]
+        except UnicodeDecodeError as e:
+            self.add(table.name, "*", "unreadable", 0, path.name, f"not UTF-8 text (byte {e.start}): save it as UTF-8")
+            self.broken.add(table.name)
+            return
         except duckdb.Error as e:
             self.add(table.name, "*", "unreadable", 0, path.name, f"cannot be read: {str(e).splitlines()[0]}")
             self.broken.add(table.name)
@@ -148,7 +157,7 @@ class _Checker:
                 self.broken.add(table.name)
         if table.spatial and (crs_problem := _geo_crs_problem(path)):
             self.add(table.name, "geometry", "crs", 0, path.name, crs_problem)
-        if table.spatial and "geometry" in cols:
+        if table.spatial and "geometry" in cols and table.key[0] in cols:
             self._check_geometry(table, path)
         select = []
         for c in table.columns:
@@ -187,15 +196,19 @@ class _Checker:
 
     # -- column and table checks -------------------------------------------------------------------------
     def _column_checks(self, table: Table) -> Iterator[tuple[Column, str, str, str]]:
-        """(column, check name, SQL condition over the raw view joined with the typed view, message)."""
+        """(column, check name, SQL condition over the raw data, message)."""
         present = self.present_columns[table.name]
         for c in table.columns:
             if c.name not in present:
                 continue
-            raw, typed = f"r.{_q(c.name)}", f"t.{_q(c.name)}"
+            raw = _q(c.name)
+            typed = f"TRY_CAST({raw} AS {c.type})"
             if c.required:
                 yield c, "required", f"{raw} IS NULL", "missing value in a required column"
-            yield c, "type", f"{raw} IS NOT NULL AND {typed} IS NULL", f"value is not of type {c.type}"
+            bad_type = f"{raw} IS NOT NULL AND {typed} IS NULL"
+            if c.type in INTEGER_TYPES:  # 2016.4 would otherwise be rounded quietly into an integer column
+                bad_type += f" OR TRY_CAST({raw} AS DOUBLE) <> {typed}"
+            yield c, "type", bad_type, f"value is not of type {c.type}"
             if c.codes:
                 codes = ", ".join(_lit(v) for v in self.schema.codes(c))
                 yield (
@@ -222,32 +235,30 @@ class _Checker:
         checks = list(self._column_checks(table))
         if not checks:
             return
-        # Raw and typed views are positionally aligned; join them row by row with a row number.
-        source = (
-            f"(SELECT row_number() OVER () AS _row, * FROM {_q('raw_' + table.name)}) r "
-            f"POSITIONAL JOIN {_q(table.name)} t"
-        )
+        source = f"(SELECT row_number() OVER () AS _row, * FROM {_q('raw_' + table.name)})"
         counts = self.con.execute(
             "SELECT " + ", ".join(f"count_if({cond})" for _, _, cond, _ in checks) + f" FROM {source}"
         ).fetchone()
         for (col, check, cond, message), n in zip(checks, counts, strict=True):
             if n:
-                example = self._example(table, source, cond, col.name, raw=True)
+                keys = [k for k in table.key if k != col.name and k in self.present_columns[table.name]]
+                cols = [*keys, col.name]
+                row = self.con.execute(
+                    f"SELECT {', '.join(_q(c) for c in cols)}, _row FROM {source} WHERE {cond} ORDER BY _row LIMIT 1"
+                ).fetchone()
+                example = ", ".join(f"{c}={row[i]!r}" for i, c in enumerate(cols)) + f", data row {row[-1]}"
                 self.add(table.name, col.name, check, n, example, message)
 
-    def _example(self, table: Table, source: str, cond: str, column: str, raw: bool = False) -> str:
-        prefix = "r." if raw else "t."
-        keys = [k for k in table.key if k != column and k in self.present_columns[table.name]]
-        cols = [*keys, column]
+    def _key_present(self, table: Table, alias: str = "t") -> str:
+        """Rows whose key could be read: the others are already reported and would only add noise."""
+        return " AND ".join(f"{alias}.{_q(k)} IS NOT NULL" for k in table.key)
+
+    def _first(self, table: Table, source: str, cond: str, cols: list[str]) -> str:
+        order = ", ".join(f"t.{_q(c)}" for c in cols)
         row = self.con.execute(
-            f"SELECT {', '.join(prefix + _q(c) for c in cols)}"
-            + (", _row" if raw else "")
-            + f" FROM {source} WHERE {cond} LIMIT 1"
+            f"SELECT {', '.join('t.' + _q(c) for c in cols)} FROM {source} WHERE {cond} ORDER BY {order} LIMIT 1"
         ).fetchone()
-        parts = [f"{c}={row[i]!r}" for i, c in enumerate(cols)]
-        if raw:
-            parts.append(f"row {row[-1]}")
-        return ", ".join(parts)
+        return ", ".join(f"{c}={v!r}" for c, v in zip(cols, row, strict=True))
 
     def check_key(self, table: Table) -> None:
         if not all(k in self.present_columns[table.name] for k in table.key):
@@ -255,8 +266,8 @@ class _Checker:
         keys = ", ".join(_q(k) for k in table.key)
         label = ", ".join(_lit(k + "=") + " || " + _q(k) for k in table.key)
         n, example = self.con.execute(
-            f"SELECT coalesce(sum(n), 0), first(k) FROM (SELECT count(*) AS n, concat_ws(', ', {label}) AS k "
-            f"FROM {_q(table.name)} GROUP BY {keys} HAVING count(*) > 1)"
+            f"SELECT coalesce(sum(n), 0), min(k) FROM (SELECT count(*) AS n, concat_ws(', ', {label}) AS k "
+            f"FROM {_q(table.name)} t WHERE {self._key_present(table)} GROUP BY {keys} HAVING count(*) > 1)"
         ).fetchone()
         if n:
             self.add(
@@ -285,10 +296,11 @@ class _Checker:
             ccols = (c.name, *pcols[1:])  # composite keys share their trailing names (year)
             on = " AND ".join(f"t.{_q(a)} = p.{_q(b)}" for a, b in zip(ccols, pcols, strict=True))
             source = f"{_q(table.name)} t ANTI JOIN {_q(parent)} p ON {on}"
-            cond = f"t.{_q(c.name)} IS NOT NULL"
+            cond = f"t.{_q(c.name)} IS NOT NULL AND {self._key_present(table)}"
             n = self.con.execute(f"SELECT count(*) FROM {source} WHERE {cond}").fetchone()[0]
             if n:
-                example = self._example(table, source, cond, c.name)
+                cols = [k for k in table.key if k != c.name] + [c.name]
+                example = self._first(table, source, cond, cols)
                 self.add(
                     table.name, c.name, "reference", n, example, f"value not found in {parent}.({', '.join(pcols)})"
                 )
@@ -299,17 +311,15 @@ class _Checker:
             needed = {n for n in self.schema.tables if re.search(rf"\b{n}\b", source)} | {table.name}
             if needed & self.broken or not needed <= set(self.files):
                 continue
+            cond = f"({rule.violation}) AND {self._key_present(table)}"
             try:
-                n = self.con.execute(f"SELECT count(*) FROM {source} WHERE {rule.violation}").fetchone()[0]
+                n = self.con.execute(f"SELECT count(*) FROM {source} WHERE {cond}").fetchone()[0]
             except duckdb.Error as e:  # a user's own schema file with a faulty rule
                 self.add(table.name, ",".join(rule.columns), rule.name, 0, "", f"rule failed: {e}")
                 continue
             if n:
                 cols = [k for k in table.key if k not in rule.columns] + list(rule.columns)
-                row = self.con.execute(
-                    f"SELECT {', '.join('t.' + _q(c) for c in cols)} FROM {source} WHERE {rule.violation} LIMIT 1"
-                ).fetchone()
-                example = ", ".join(f"{c}={v!r}" for c, v in zip(cols, row, strict=True))
+                example = self._first(table, source, cond, cols)
                 self.add(table.name, ",".join(rule.columns), rule.name, n, example, rule.message)
 
 

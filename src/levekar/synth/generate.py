@@ -75,7 +75,7 @@ PRESETS: dict[str, Preset] = {
     "norway": Preset(
         "norway",
         "A synthetic country: about 5.5 million persons, 14 000 grunnkretser, 356 kommuner",
-        (2017, 2018),
+        (2016, 2017, 2018),
         None,
         0,
         393,
@@ -118,6 +118,10 @@ def _codes(geo: PresetGeography, unit: np.ndarray, oslo: bool):
         kcode = geo.kommune_codes[info["kommune"]]
         prev = used.get(info["kommune"], 0)
         used[info["kommune"]] = prev + math.ceil(units_in_zone[z] / 60)
+        if used[info["kommune"]] > 99 or (oslo and len(us) > 99):
+            raise ValueError(
+                f"kommune {kcode} would need more than 99 delområder of up to 60 grunnkretser; use a smaller --scale"
+            )
         for i, u in enumerate(us):
             if oslo:
                 delomrade, dname, krets = info["delomrade"], info["delomrade_name"], i + 1
@@ -250,6 +254,9 @@ def _geography_table(geo, base_rows, final_unit, base_unit, splits, polygons, sp
     base_of_final = np.zeros(n_final, dtype=np.int64)
     base_of_final[final_unit] = base_unit
     records, geoms = [], []
+    next_krets: dict[str, int] = {}  # highest krets number in use per delområde
+    for r in base_rows:
+        next_krets[r["delomrade"]] = max(next_krets.get(r["delomrade"], 0), int(r["grunnkrets"][-2:]))
     for r in base_rows:
         u = r["unit"]
         rec = {
@@ -267,9 +274,12 @@ def _geography_table(geo, base_rows, final_unit, base_unit, splits, polygons, sp
         }
         if u in splits:
             a, b = splits[u]
-            same = [int(x["grunnkrets"][-2:]) for x in base_rows if x["delomrade"] == r["delomrade"]]
             for j, part in enumerate((a, b)):
-                code = f"{r['delomrade']}{max(same) + 1 + j:02d}"
+                krets = next_krets.get(r["delomrade"], 0) + 1
+                next_krets[r["delomrade"]] = krets
+                if krets > 99:
+                    raise ValueError(f"delområde {r['delomrade']} has no free krets number for a split")
+                code = f"{r['delomrade']}{krets:02d}"
                 code_final[part] = code
                 records.append(
                     {

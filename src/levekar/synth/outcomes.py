@@ -71,8 +71,9 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
     upper_secondary = nus >= 4
     uin = person_uniform(pid, INEDU_SALT)
     finish_age = np.select([final == 6, final == 7, final == 8], [23, 25, 30], default=19)
+    age_end = year - by  # age reached during the year: pupils of the autumn term are 6–15
     in_edu = np.select(
-        [age < 6, age < 16, age < 19, age < 30, age < 60],
+        [age_end < 6, age_end <= 15, age < 19, age < 30, age < 60],
         [
             False,
             True,
