@@ -18,6 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/levekar schema-doc --out /tmp/levekar-data-model.md && diff -u docs/data-model.md /tmp/levekar-data-model.md
+	$(BIN)/levekar catalogue-doc --out /tmp/levekar-indicators.md && diff -u docs/indicators.md /tmp/levekar-indicators.md
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
@@ -29,6 +30,7 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/levekar schema-doc --out docs/data-model.md
+	$(BIN)/levekar catalogue-doc --out docs/indicators.md
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from levekar import __version__
 from levekar.geo.areas import areas_for_extract
+from levekar.publish.run import run
 from levekar.schema.docs import render_data_model
 from levekar.schema.model import extract_schema
 from levekar.schema.validate import ExtractError, Problem, validate_extract
@@ -127,10 +128,48 @@ def validate(
     console.print(f"[green]{extract_dir}: valid")
 
 
+@app.command("run")
+def run_command(
+    extract_dir: Path = typer.Argument(..., help="Folder of the register extract."),
+    out: Path = typer.Option(..., help="Folder of the published store to write."),
+    areas: Path | None = typer.Option(None, help="Analysis areas (unit_id → area_id), from `levekar areas build`."),
+    catalogue: Path | None = typer.Option(None, help="Own indicator catalogue (YAML; default: the packaged one)."),
+    force: bool = typer.Option(False, help="Replace an existing store."),
+) -> None:
+    """Compute the indicator set at every level and write the published store."""
+    from levekar.indicators.expr import DefinitionError
+    from levekar.publish.run import run
+
+    try:
+        with _progress(f"run {extract_dir}") as update:
+            summary = run(extract_dir, out, areas, catalogue, force=force, progress=update)
+    except ExtractError as e:
+        _report(e.problems)
+        raise typer.Exit(2) from e
+    except (FileExistsError, DefinitionError) as e:
+        err.print(str(e), markup=False)
+        raise typer.Exit(2) from e
+    console.print(
+        f"wrote {out}: {summary['rows']:,} values at levels {', '.join(summary['levels'])} "
+        f"({summary['suppressed']:,} suppressed)",
+        markup=False,
+    )
+
+
 @app.command("schema-doc")
 def schema_doc(out: Path = typer.Option(Path("docs/data-model.md"), help="Markdown file to write.")) -> None:
     """Write the data-model documentation generated from the schema."""
     out.write_text(render_data_model(extract_schema()), encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+@app.command("catalogue-doc")
+def catalogue_doc(out: Path = typer.Option(Path("docs/indicators.md"), help="Markdown file to write.")) -> None:
+    """Write the indicator documentation generated from the catalogue."""
+    from levekar.indicators.catalogue import load_catalogue
+    from levekar.indicators.docs import render_indicators
+
+    out.write_text(render_indicators(load_catalogue()), encoding="utf-8")
     console.print(f"wrote {out}")
 
 
@@ -143,7 +182,7 @@ def demo(
     """Run every pipeline stage that exists on the embedded default (the oslo preset)."""
     extract_dir = out / "extract"
     start = time.perf_counter()
-    with _progress("1/2 synth oslo → validate") as update:
+    with _progress("1/3 synth oslo → validate") as update:
         extract = generate("oslo", seed=seed, progress=update)
         update("writing and validating", 0.97)
         try:
@@ -154,9 +193,13 @@ def demo(
         except ExtractError as e:
             _report(e.problems)
             raise typer.Exit(2) from e
-    with _progress("2/2 analysis areas") as update:
+    with _progress("2/3 analysis areas") as update:
         update("regionalising", 0.3)
         areas = areas_for_extract(extract_dir, out / "areas", force=force)
+    with _progress("3/3 indicators → published store") as update:
+        store = run(
+            extract_dir, out / "published", out / "areas" / "analysis_areas.parquet", force=force, progress=update
+        )
     m = extract.manifest
     t = Table(title="levekår demo — SYNTHETIC DATA (no real persons)")
     t.add_column("file")
@@ -166,6 +209,7 @@ def demo(
     t.add_row(f"{extract_dir}/geography.parquet", f"{len(extract.geography):,}")
     for p in areas["written"]:
         t.add_row(str(p), "")
+    t.add_row(str(out / "published"), f"{store['rows']:,}")
     console.print(t)
     r = areas["report"]
     console.print(

@@ -1,1 +1,1 @@
-"""Pipeline stage: publish."""
+"""Pipeline stage: the published store (DuckDB, Parquet, CSV, GeoParquet, manifest)."""

@@ -1,0 +1,89 @@
+"""Every value beside its kommune and country value: relative difference, a worded label, significance
+against the reference, and a reliability flag for small denominators.
+
+The label rule (the project's own; the report gives its labels but not the rule) reproduces every row of
+the report's comparison tables 3.3, 4.2 and 4.3 (tests/test_compare.py):
+
+| |relative difference| (percent) | shares                        | prices              |
+|---|---|---|
+| under 5                      | Om lag samme andel            | Om lag samme prisnivå |
+| 5 to under 10                | Svakt høyere/lavere andel     | Svakt høyere/lavere prisnivå |
+| 10 to under 20               | Høyere/Lavere andel           | Litt høyere/lavere prisnivå |
+| 20 to under 100              | Betydelig høyere/lavere andel | Høyere/Lavere prisnivå |
+| 100 and over                 | Svært mye høyere/lavere andel | Betydelig høyere/lavere prisnivå |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+BANDS = (5, 10, 20, 100)
+WORDS = {
+    "share": (
+        "Om lag samme andel",
+        "Svakt {dir} andel",
+        "{Dir} andel",
+        "Betydelig {dir} andel",
+        "Svært mye {dir} andel",
+    ),
+    "price": (
+        "Om lag samme prisnivå",
+        "Svakt {dir} prisnivå",
+        "Litt {dir} prisnivå",
+        "{Dir} prisnivå",
+        "Betydelig {dir} prisnivå",
+    ),
+}
+
+
+def relative_difference(value, reference):
+    """(value / reference − 1) × 100; NaN where the reference is 0 or missing."""
+    value = np.asarray(value, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(reference > 0, (value / reference - 1) * 100, np.nan)
+
+
+def label(rel: float, scale: str = "share") -> str | None:
+    """The worded comparison for a relative difference (rounded to whole percent, as the report shows)."""
+    if rel is None or not np.isfinite(rel):
+        return None
+    r = round(rel)
+    band = int(np.searchsorted(BANDS, abs(r), side="right"))
+    word = WORDS[scale][band]
+    d = "høyere" if r > 0 else "lavere"
+    return word.format(dir=d, Dir=d.capitalize())
+
+
+def significance(ci_low, ci_high, reference) -> np.ndarray:
+    """'higher' / 'lower' when the 95 % interval lies wholly above / below the reference value, else 'ns'."""
+    lo, hi, ref = (np.asarray(a, dtype=float) for a in (ci_low, ci_high, reference))
+    out = np.full(lo.shape, "ns", dtype=object)
+    out[lo > ref] = "higher"
+    out[hi < ref] = "lower"
+    out[~np.isfinite(ref) | ~np.isfinite(lo)] = None
+    return out
+
+
+def add_comparisons(values: pd.DataFrame, kommune_of: pd.DataFrame, min_reliable: int = 100) -> pd.DataFrame:
+    """Add `value_kommune`, `value_country`, relative differences, labels, significance and reliability.
+
+    `kommune_of` maps (level, area_code) to the kommune code containing the area."""
+    keys = ["indicator_id", "year", "breakdown", "breakdown_value"]
+    values = values.copy()
+    values.loc[values["suppressed"].to_numpy(), ["value", "ci_low", "ci_high"]] = np.nan  # never a reference
+    country = values[values.level == "country"][[*keys, "value"]].rename(columns={"value": "value_country"})
+    kommune = values[values.level == "kommune"][[*keys, "area_code", "value"]].rename(
+        columns={"area_code": "kommune", "value": "value_kommune"}
+    )
+    t = values.merge(kommune_of, on=["level", "area_code"], how="left")
+    t.loc[t.level == "kommune", "kommune"] = t.loc[t.level == "kommune", "area_code"]
+    t = t.merge(kommune, on=[*keys, "kommune"], how="left").merge(country, on=keys, how="left")
+    t["relative_difference_kommune"] = relative_difference(t["value"], t["value_kommune"])
+    t["relative_difference_country"] = relative_difference(t["value"], t["value_country"])
+    t["label"] = [label(r) for r in t["relative_difference_country"]]
+    t["significance_kommune"] = significance(t["ci_low"], t["ci_high"], t["value_kommune"])
+    t["significance_country"] = significance(t["ci_low"], t["ci_high"], t["value_country"])
+    t["reliable"] = t["denominator"] >= min_reliable
+    return t

@@ -1,0 +1,95 @@
+"""Indicator definitions are written as small SQL expressions ("age BETWEEN 30 AND 59 AND NOT employed");
+this module compiles them into Ibis expressions, so the same definition runs on DuckDB and on Spark.
+
+Only a whitelisted subset of SQL is accepted: column names, literals, AND/OR/NOT, comparisons, BETWEEN,
+IN, IS [NOT] NULL, + − × ÷, COALESCE, CASE WHEN. Anything else is refused with the offending text.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+
+import ibis
+import ibis.expr.types as ir
+import sqlglot
+from sqlglot import exp
+
+
+class DefinitionError(ValueError):
+    """A catalogue expression that cannot be compiled (unknown column, unsupported SQL)."""
+
+
+_BINARY: dict[type, Callable] = {
+    exp.EQ: operator.eq,
+    exp.NEQ: operator.ne,
+    exp.GT: operator.gt,
+    exp.GTE: operator.ge,
+    exp.LT: operator.lt,
+    exp.LTE: operator.le,
+    exp.Add: operator.add,
+    exp.Sub: operator.sub,
+    exp.Mul: operator.mul,
+    exp.Div: operator.truediv,
+    exp.And: operator.and_,
+    exp.Or: operator.or_,
+}
+
+
+def columns_of(text: str) -> set[str]:
+    """Column names an expression uses."""
+    return {c.name for c in _parse(text).find_all(exp.Column)}
+
+
+def _parse(text: str) -> exp.Expression:
+    try:
+        return sqlglot.parse_one(text, read="duckdb")
+    except sqlglot.errors.ParseError as e:
+        raise DefinitionError(f"cannot parse {text!r}: {e}") from e
+
+
+def compile_expr(text: str, table: ir.Table) -> ir.Value:
+    """The Ibis expression for `text` over the columns of `table`."""
+    return _compile(_parse(text), table, text)
+
+
+def _compile(node: exp.Expression, t: ir.Table, text: str) -> ir.Value:
+    if isinstance(node, exp.Paren):
+        return _compile(node.this, t, text)
+    if isinstance(node, exp.Column):
+        if node.name not in t.columns:
+            raise DefinitionError(f"{text!r}: unknown column {node.name!r}")
+        return t[node.name]
+    if isinstance(node, exp.Boolean):
+        return ibis.literal(node.this)
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return ibis.literal(node.this)
+        value = float(node.this)
+        return ibis.literal(int(value) if value.is_integer() and "." not in node.this else value)
+    if isinstance(node, exp.Null):
+        return ibis.null()
+    if isinstance(node, exp.Neg):
+        return -_compile(node.this, t, text)
+    if isinstance(node, exp.Not):
+        return ~_compile(node.this, t, text)
+    if type(node) in _BINARY:
+        return _BINARY[type(node)](_compile(node.this, t, text), _compile(node.expression, t, text))
+    if isinstance(node, exp.Between):
+        return _compile(node.this, t, text).between(
+            _compile(node.args["low"], t, text), _compile(node.args["high"], t, text)
+        )
+    if isinstance(node, exp.In):
+        return _compile(node.this, t, text).isin([_compile(e, t, text) for e in node.expressions])
+    if isinstance(node, exp.Is):
+        inner = _compile(node.this, t, text)
+        if isinstance(node.expression, exp.Null):
+            return inner.isnull()
+        raise DefinitionError(f"{text!r}: only IS NULL / IS NOT NULL are supported")
+    if isinstance(node, exp.Coalesce):
+        return ibis.coalesce(_compile(node.this, t, text), *[_compile(e, t, text) for e in node.expressions])
+    if isinstance(node, exp.Case):
+        cases = [(_compile(w.this, t, text), _compile(w.args["true"], t, text)) for w in node.args["ifs"]]
+        default = _compile(node.args["default"], t, text) if node.args.get("default") else None
+        return ibis.cases(*cases, else_=default)
+    raise DefinitionError(f"{text!r}: {node.sql()!r} ({type(node).__name__}) is not supported in definitions")

@@ -1,0 +1,91 @@
+"""The person-year fact table every indicator is defined over, built with Ibis from a register extract.
+
+Derived columns:
+- `age`: completed years on 1 January (`year − birth_year − 1`);
+- `immigrant_background` (B or C), `africa_asia` (and landbakgrunn "Afrika, Asia mv."), `neet`
+  (neither employed nor in education), `low_education` (NUS 0–2 or unknown);
+- household: `hh_persons`, `hh_children` (0–17), `household_head` (one member, the lowest person id, stands
+  for the household in household-level indicators), `consumption_units` (EU scale: 1 for the first person 14+,
+  0.5 for other persons 14+, 0.3 under 14), `eq_income` (income after tax per consumption unit),
+  `low_income_eu60` (eq_income under 60 % of the year's median of eq_income over persons, student
+  households left out of the median; their own flag is null), `transfers_half` (transfers ≥ 50 % of total);
+- dwelling: `renting` (leier or kommunal), `crowded` (SSB: rooms < persons, or one person in one room, and
+  under 25 m² per person).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow.parquet as pq
+
+
+def connect(extract_dir: str | Path, con: ibis.BaseBackend | None = None) -> tuple[ibis.BaseBackend, dict]:
+    """Register the extract's Parquet files as tables on an Ibis backend (DuckDB by default)."""
+    if con is None:
+        con = ibis.duckdb.connect()
+        con.raw_sql("SET enable_progress_bar = false")  # the CLI shows its own progress
+    extract_dir = Path(extract_dir)
+    tables = {}
+    for name in ("persons", "households", "dwellings", "geography", "zonings", "grunnkrets_changes"):
+        path = extract_dir / f"{name}.parquet"
+        if path.exists():
+            if name == "geography":
+                # statistics need no shapes (and Ibis 12 cannot type DuckDB 2's GEOMETRY with a CRS)
+                cols = [c for c in pq.read_schema(path).names if c != "geometry"]
+                tables[name] = ibis.memtable(pq.read_table(path, columns=cols))
+            else:
+                tables[name] = con.read_parquet(path, table_name=f"extract_{name}")
+    return con, tables
+
+
+def person_facts(tables: dict[str, ir.Table]) -> ir.Table:
+    p = tables["persons"]
+    p = p.mutate(
+        age=(p.year - p.birth_year - 1).cast("int16"),
+        immigrant_background=p.innvandringskategori.isin(["B", "C"]),
+    )
+    p = p.mutate(
+        africa_asia=p.immigrant_background & (p.landbakgrunn == "afrika_asia_mv"),
+        neet=~p.employed & ~p.in_education,
+        low_education=p.education_nus.isnull() | (p.education_nus <= 2),
+    )
+    hh = p.group_by(["household_id", "year"]).aggregate(
+        hh_persons=p.count(),
+        hh_children=(p.age < 18).sum(),
+        hh_14plus=(p.age >= 14).sum(),
+        hh_under14=(p.age < 14).sum(),
+        hh_first_person=p.person_id.min(),
+    )
+    h = tables["households"].join(hh, ["household_id", "year"])
+    cu = ibis.cases(
+        (h.hh_14plus > 0, 1 + 0.5 * (h.hh_14plus - 1) + 0.3 * h.hh_under14),
+        else_=1 + 0.3 * (h.hh_under14 - 1),
+    )
+    h = h.mutate(
+        consumption_units=cu,
+        eq_income=h.income_after_tax / cu,
+        transfers_half=h.income_transfers >= 0.5 * h.income_total,
+    )
+    facts = p.join(h, ["household_id", "year"])
+    median = (
+        facts.filter(~facts.student_household).group_by("year").aggregate(median_eq_income=facts.eq_income.median())
+    )
+    facts = facts.join(median, "year")
+    # one row stands for the household in household-level indicators
+    facts = facts.mutate(household_head=facts.person_id == facts.hh_first_person)
+    facts = facts.mutate(
+        low_income_eu60=ibis.ifelse(
+            facts.student_household, ibis.null("boolean"), facts.eq_income < 0.6 * facts.median_eq_income
+        ),
+    )
+    d = tables["dwellings"].select("dwelling_id", "year", "tenure", "rooms", "area_m2", "building_type", "sale_price")
+    facts = facts.left_join(d, ["dwelling_id", "year"]).drop("dwelling_id_right", "year_right")
+    facts = facts.mutate(
+        renting=facts.tenure.isin(["leier", "kommunal"]),
+        crowded=((facts.rooms < facts.hh_persons) | ((facts.hh_persons == 1) & (facts.rooms == 1)))
+        & (facts.area_m2 / facts.hh_persons < 25),
+    )
+    return facts

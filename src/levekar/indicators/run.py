@@ -1,0 +1,72 @@
+"""Compute the whole catalogue for an extract at every level: the values the published store holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from levekar.indicators.catalogue import Catalogue, load_catalogue
+from levekar.indicators.compare import add_comparisons
+from levekar.indicators.engine import roll_up, unit_counts, values
+from levekar.indicators.facts import connect, person_facts
+
+
+def level_mappings(
+    geography: pd.DataFrame, areas: pd.DataFrame | None = None, zonings: pd.DataFrame | None = None
+) -> dict[str, pd.DataFrame]:
+    """grunnkrets → area code for each level above grunnkrets (country is added by the roll-up)."""
+    levels: dict[str, pd.DataFrame] = {}
+    if areas is not None:
+        levels["analysis_area"] = areas.rename(columns={"unit_id": "grunnkrets", "area_id": "area_code"})[
+            ["grunnkrets", "area_code"]
+        ]
+    if zonings is not None:
+        for name, z in zonings.groupby("zoning"):
+            levels[str(name)] = z.rename(columns={"zone": "area_code"})[["grunnkrets", "area_code"]]
+    if geography["bydel"].notna().any():
+        levels["bydel"] = geography[geography["bydel"].notna()].rename(columns={"bydel": "area_code"})[
+            ["grunnkrets", "area_code"]
+        ]
+    levels["kommune"] = geography.rename(columns={"kommune": "area_code"})[["grunnkrets", "area_code"]]
+    return levels
+
+
+def compute_indicators(
+    extract_dir: str | Path,
+    areas: pd.DataFrame | None = None,
+    catalogue: Catalogue | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Every indicator × level × area × year × breakdown cell, with counts, value, interval, suppression
+    and comparisons. Returns (values, levels)."""
+    say = progress or (lambda step, frac: None)
+    con, tables = connect(extract_dir)
+    facts = person_facts(tables)
+    catalogue = catalogue or load_catalogue(columns=set(facts.columns))
+    say("counting", 0.1)
+    counts = con.execute(unit_counts(facts, catalogue))
+    geography = tables["geography"].execute()
+    zonings = tables["zonings"].execute() if "zonings" in tables else None
+    levels = level_mappings(geography, areas, zonings)
+    say("rolling up", 0.6)
+    rolled = roll_up(counts, levels)
+    vals = values(rolled, catalogue)
+    kommune_of = pd.concat(
+        [
+            m.merge(geography[["grunnkrets", "kommune"]], on="grunnkrets")[["area_code", "kommune"]]
+            .drop_duplicates("area_code")
+            .assign(level=name)
+            for name, m in {
+                **levels,
+                "grunnkrets": geography[["grunnkrets"]].assign(area_code=geography["grunnkrets"]),
+            }.items()
+            if name != "kommune"
+        ],
+        ignore_index=True,
+    )
+    say("comparing", 0.8)
+    out = add_comparisons(vals, kommune_of)
+    order = ["indicator_id", "level", "area_code", "year", "breakdown", "breakdown_value"]
+    return out.sort_values(order).reset_index(drop=True), levels

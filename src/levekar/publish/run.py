@@ -1,0 +1,57 @@
+"""`levekar run`: from a register extract to the published store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from levekar.indicators.catalogue import load_catalogue
+from levekar.indicators.run import compute_indicators
+from levekar.publish.store import area_polygons, write_store
+from levekar.schema.validate import ExtractError, validate_extract
+
+
+def run(
+    extract_dir: str | Path,
+    out: str | Path,
+    areas_path: str | Path | None = None,
+    catalogue_path: str | Path | None = None,
+    force: bool = False,
+    progress: Callable[[str, float], None] | None = None,
+) -> dict:
+    """Validate the extract, compute the catalogue at every level, write the store. Nothing is written
+    when the extract is invalid."""
+    extract_dir = Path(extract_dir)
+    say = progress or (lambda step, frac: None)
+    say("validating", 0.0)
+    if problems := validate_extract(extract_dir):
+        raise ExtractError(problems)
+    if Path(out).exists() and not force:
+        raise FileExistsError(f"{out} exists; use --force to replace it")
+    areas = pd.read_parquet(areas_path) if areas_path else None
+    catalogue = load_catalogue(catalogue_path) if catalogue_path else None
+    values, levels = compute_indicators(extract_dir, areas, catalogue, progress=lambda s, f: say(s, 0.1 + 0.7 * f))
+    catalogue = catalogue or load_catalogue()
+    say("writing", 0.85)
+    geography = gpd.read_parquet(extract_dir / "geography.parquet")
+    polygons = area_polygons(geography, levels)
+    manifest = (
+        json.loads((extract_dir / "manifest.json").read_text()) if (extract_dir / "manifest.json").exists() else {}
+    )
+    inputs = {p.name: p for p in sorted(extract_dir.glob("*.parquet"))}
+    if areas_path:
+        inputs["areas:" + Path(areas_path).name] = Path(areas_path)
+    config = {"levels": sorted(levels), "catalogue": str(catalogue_path or "packaged")}
+    write_store(
+        out, values, polygons, catalogue, inputs, config, synthetic=bool(manifest.get("synthetic")), force=force
+    )
+    say("done", 1.0)
+    return {
+        "rows": len(values),
+        "levels": ["grunnkrets", *sorted(levels), "country"],
+        "suppressed": int(values["suppressed"].sum()),
+    }

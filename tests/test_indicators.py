@@ -1,0 +1,331 @@
+"""The indicator engine (work in progress for issue 4): definitions, hand-worked cases, roll-up, intervals,
+primary suppression."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from figures import figures
+from levekar.indicators.catalogue import load_catalogue, parse_catalogue
+from levekar.indicators.engine import primary_suppression, roll_up, unit_counts, values, wilson
+from levekar.indicators.expr import DefinitionError, compile_expr
+from levekar.indicators.facts import connect, person_facts
+from levekar.schema.model import extract_schema
+
+YEAR = 2020
+
+# household: (after-tax income, tenure, rooms, m², student) ; persons: (household, birth year, extras)
+HOUSEHOLDS = {
+    1: (100, "selveier", 2, 60, False),  # 1 adult, eq 100: low income
+    2: (460, "leier", 3, 99, False),  # 2 adults + children 5 and 15: cu 2.3, eq 200; 99/4 < 25: crowded
+    3: (390, "kommunal", 1, 49, False),  # adult + child 10: cu 1.3, eq 300; 1 room, 24.5 m²: crowded
+    4: (50, "leier", 1, 20, True),  # student household: out of the median and of the low-income figures
+    5: (300, "selveier", 3, 80, False),  # pensioner, eq 300
+    6: (180, "selveier", 2, 50, False),  # eq 180 = exactly 60 % of the median 300: not low income
+    7: (600, "selveier", 2, 75, False),  # adult + children 3, 8: cu 1.6, eq 375; 75/3 = 25 m²: not crowded
+    8: (600, "borettslag", 3, 40, False),  # adult + children 2, 4: eq 375; rooms = persons: not crowded
+}
+PERSONS = [
+    (1, YEAR - 41, {}),
+    (2, YEAR - 41, {}),
+    (2, YEAR - 39, {}),
+    (2, YEAR - 6, {}),
+    (2, YEAR - 16, {}),
+    (3, YEAR - 31, {}),
+    (3, YEAR - 11, {}),
+    (4, YEAR - 23, {"in_education": True}),
+    (5, YEAR - 71, {}),
+    (6, YEAR - 20, {"employed": False}),  # age 19: outside the 20–29 band
+    (7, YEAR - 21, {"employed": False}),
+    (7, YEAR - 4, {}),
+    (7, YEAR - 9, {}),  # age 20, NEET
+    (8, YEAR - 30, {"employed": False, "in_education": True}),
+    (8, YEAR - 3, {}),
+    (8, YEAR - 5, {}),  # 29, in edu
+]
+
+
+ARROW = {
+    "BIGINT": pa.int64(),
+    "SMALLINT": pa.int16(),
+    "TINYINT": pa.int8(),
+    "VARCHAR": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "DOUBLE": pa.float64(),
+}
+
+
+def _write(df: pd.DataFrame, table: str, folder: Path) -> None:
+    """Write with the data model's column types (all-missing columns keep their type)."""
+    cols = extract_schema().tables[table].columns
+    schema = pa.schema([(c.name, ARROW[c.type]) for c in cols])
+    pq.write_table(
+        pa.Table.from_pandas(df[[c.name for c in cols]], schema=schema, preserve_index=False),
+        folder / f"{table}.parquet",
+    )
+
+
+def build_extract(folder: Path, persons=PERSONS, households=HOUSEHOLDS, extra=None) -> Path:
+    rows = []
+    for pid, (h, by, more) in enumerate(persons, start=1):
+        age = YEAR - by - 1
+        r = {
+            "person_id": pid,
+            "year": YEAR,
+            "grunnkrets": "03010101" if h <= 4 else "03010102",
+            "sex": 1 + pid % 2,
+            "birth_year": by,
+            "innvandringskategori": "A",
+            "landbakgrunn": "norge",
+            "botid": None,
+            "household_id": h,
+            "dwelling_id": h,
+            "residence_since": by,
+            "education_nus": 4 if age >= 16 else None,
+            "in_education": 6 <= age + 1 <= 15,
+            "employed": 20 <= age <= 66,
+            "upper_secondary_completed": age >= 19,
+            "social_assistance": False,
+            "child_welfare": False,
+            "died_in_year": False,
+            "voted": None,
+            "school_id": None,
+            "kindergarten_id": None,
+            "grade_points": None,
+        }
+        r.update(more)
+        r.update((extra or {}).get(pid, {}))
+        rows.append(r)
+    p = pd.DataFrame(rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(p, "persons", folder)
+    hh = pd.DataFrame(
+        [
+            {
+                "household_id": h,
+                "year": YEAR,
+                "income_total": v[0] + 100,
+                "income_after_tax": v[0],
+                "income_transfers": 0,
+                "student_household": v[4],
+            }
+            for h, v in households.items()
+        ]
+    )
+    _write(hh, "households", folder)
+    dw = pd.DataFrame(
+        [
+            {
+                "dwelling_id": h,
+                "year": YEAR,
+                "grunnkrets": "03010101" if h <= 4 else "03010102",
+                "x": 0.0,
+                "y": 0.0,
+                "building_type": "blokk",
+                "rooms": v[2],
+                "area_m2": float(v[3]),
+                "tenure": v[1],
+                "sale_price": None,
+            }
+            for h, v in households.items()
+        ]
+    )
+    _write(dw, "dwellings", folder)
+    return folder
+
+
+def country_values(folder: Path) -> dict[str, tuple[int, int]]:
+    con, tables = connect(folder)
+    facts = person_facts(tables)
+    cat = load_catalogue(columns=set(facts.columns))
+    counts = con.execute(unit_counts(facts, cat))
+    c = counts[counts.breakdown == "total"].groupby("indicator_id")[["numerator", "denominator"]].sum()
+    return {k: (int(r.numerator), int(r.denominator)) for k, r in c.iterrows()}
+
+
+def test_hand_worked_extract(tmp_path):
+    v = country_values(build_extract(tmp_path / "x"))
+    # EU60: the 15 non-student persons have eq incomes 100, 180, 200×4, 300×3, 375×6: median 300, line 180;
+    # only household 1 is under it (household 6 is exactly on it), the student household is left out
+    assert v["persons_low_income_eu60"] == (1, 15)
+    assert v["children_low_income_eu60"] == (0, 7)
+    # families with children: households 2, 3, 7, 8 (counted once each)
+    assert v["families_with_children_renting"] == (2, 4)
+    assert v["crowded_families_with_children"] == (2, 4)
+    # age bands: 20–29 are the persons aged 20, 22 and 29 (19 is out); NEET: age 20 only
+    assert v["neet_20_29"] == (1, 3)
+    assert v["children_share"] == (7, 16)
+
+
+def test_median_and_ties(tmp_path):
+    con, tables = connect(build_extract(tmp_path / "x"))
+    facts = person_facts(tables)
+    out = con.execute(facts.select("household_id", "eq_income", "median_eq_income", "low_income_eu60"))
+    assert set(out["median_eq_income"]) == {300.0}
+    eq = dict(zip(out.household_id, out.eq_income, strict=True))
+    assert eq[2] == pytest.approx(200) and eq[3] == pytest.approx(300) and eq[7] == pytest.approx(600 / 1.6)
+    li = dict(zip(out.household_id, out.low_income_eu60, strict=True))
+    assert li[1] and not li[6] and pd.isna(li[4])
+
+
+def test_botid_under_five(tmp_path):
+    extra = {
+        1: {"innvandringskategori": "B", "landbakgrunn": "afrika_asia_mv", "botid": 4},
+        9: {"innvandringskategori": "B", "landbakgrunn": "eu_eos_mv", "botid": 5},
+    }
+    v = country_values(build_extract(tmp_path / "x", extra=extra))
+    assert v["immigrants_short_residence"] == (1, 2)
+    assert v["africa_asia_background"] == (1, 16)
+
+
+def test_engine_matches_independent_sql_on_the_demo(demo_dir):
+    con, tables = connect(demo_dir)
+    facts = person_facts(tables)
+    cat = load_catalogue(columns=set(facts.columns))
+    counts = con.execute(unit_counts(facts.filter(facts.year == 2018), cat))
+    total = counts[counts.breakdown == "total"].groupby("indicator_id")[["numerator", "denominator"]].sum()
+    got = (100 * total.numerator / total.denominator).to_dict()
+    ref = figures(demo_dir, 2018)
+    for k in (
+        "persons_low_income_eu60",
+        "children_low_income_eu60",
+        "families_with_children_renting",
+        "crowded_families_with_children",
+        "employment_20_66",
+        "social_assistance_18_66",
+        "neet_20_29",
+        "low_education_30_59",
+        "no_upper_secondary_21_29",
+        "immigrant_background",
+        "child_welfare_0_17",
+    ):
+        assert got[k] == pytest.approx(ref[k], abs=1e-9), k
+
+
+def test_roll_up_adds_exactly():
+    counts = pd.DataFrame(
+        {
+            "grunnkrets": ["a", "b", "c"],
+            "year": 2020,
+            "breakdown": "total",
+            "breakdown_value": "total",
+            "indicator_id": "x",
+            "numerator": [1, 2, 3],
+            "denominator": [10, 20, 30],
+            "sum_squares": 0.0,
+        }
+    )
+    levels = {"area": pd.DataFrame({"grunnkrets": ["a", "b", "c"], "area_code": ["A", "A", "B"]})}
+    r = roll_up(counts, levels).set_index(["level", "area_code"])
+    assert tuple(r.loc[("area", "A"), ["numerator", "denominator"]]) == (3, 30)
+    assert tuple(r.loc[("country", "0"), ["numerator", "denominator"]]) == (6, 60)
+    with pytest.raises(ValueError, match="no area for grunnkrets 'c'"):
+        roll_up(counts, {"area": levels["area"].iloc[:2]}, strict=True)
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson(np.array([3, 0, 10]), np.array([10, 10, 10]))
+    assert lo[0] == pytest.approx(0.10779, abs=1e-5) and hi[0] == pytest.approx(0.60322, abs=1e-5)
+    assert lo[1] == 0 and hi[1] == pytest.approx(0.27753, abs=1e-5)
+    assert hi[2] == pytest.approx(1.0) and lo[2] == pytest.approx(0.72247, abs=1e-5)
+
+
+def test_primary_suppression_rule():
+    rule = {"min_denominator": 20, "small_counts": [1, 4], "small_complements": [1, 4]}
+    num = np.array([0, 1, 4, 5, 20, 16, 15, 10])
+    den = np.array([30, 30, 30, 30, 20, 20, 20, 19])
+    assert primary_suppression(num, den, rule).tolist() == [False, True, True, False, False, True, False, True]
+
+
+def test_values_carry_interval_and_flag():
+    cat = load_catalogue()
+    t = pd.DataFrame(
+        {
+            "indicator_id": ["neet_30_59"] * 2,
+            "level": "x",
+            "area_code": ["a", "b"],
+            "year": 2020,
+            "breakdown": "total",
+            "breakdown_value": "total",
+            "numerator": [3, 50],
+            "denominator": [10, 200],
+            "sum_squares": 0.0,
+        }
+    )
+    v = values(t, cat)
+    assert v["value"].tolist() == [30.0, 25.0] and v["suppressed"].tolist() == [True, False]
+    assert (v["ci_low"] < v["value"]).all() and (v["value"] < v["ci_high"]).all()
+
+
+def test_definitions_are_checked():
+    t = ibis.table({"age": "int16", "employed": "boolean"}, name="t")
+    compile_expr("age BETWEEN 20 AND 66 AND NOT employed", t)
+    for bad, msg in (("foo > 1", "unknown column"), ("random() > 0.5", "not supported"), ("age >", "cannot parse")):
+        with pytest.raises(DefinitionError, match=msg):
+            compile_expr(bad, t)
+    doc = {
+        "breakdowns": {},
+        "disclosure_rules": {"default": {}},
+        "indicators": [
+            {
+                "id": "x",
+                "title": {},
+                "theme": "t",
+                "kind": "median",
+                "direction": "up",
+                "population": "age > 1",
+                "numerator": "nope",
+                "breakdowns": ["sex"],
+            }
+        ],
+    }
+    with pytest.raises(DefinitionError) as e:
+        parse_catalogue(doc, columns={"age"})
+    text = str(e.value)
+    for needle in ("kind must be", "direction must be", "unknown breakdown 'sex'", "unknown column(s) ['nope']"):
+        assert needle in text
+
+
+def test_packaged_catalogue_compiles_against_the_facts(tiny_dir):
+    con, tables = connect(tiny_dir)
+    facts = person_facts(tables)
+    cat = load_catalogue(columns=set(facts.columns))
+    assert {i.id for i in cat.indicators if i.screening} == {
+        "children_low_income_eu60",
+        "neet_20_29",
+        "neet_30_59",
+        "no_upper_secondary_21_29",
+        "low_education_30_59",
+    }
+    counts = con.execute(unit_counts(facts, cat))
+    shares = counts[counts.indicator_id.isin([i.id for i in cat.indicators if i.kind == "share"])]
+    assert (shares.numerator <= shares.denominator).all() and len(shares) > 0
+    assert {i.kind for i in cat.indicators} == {"share", "mean"}
+
+
+def test_means_with_normal_interval():
+    cat = load_catalogue()
+    # grade points 30, 40, 50: mean 40, sd 10, half-width 1.96 · 10 / √3; below 20 persons: suppressed
+    t = pd.DataFrame(
+        {
+            "indicator_id": ["grade_points"],
+            "level": "x",
+            "area_code": ["a"],
+            "year": 2020,
+            "breakdown": "total",
+            "breakdown_value": "total",
+            "numerator": [120.0],
+            "denominator": [3],
+            "sum_squares": [900.0 + 1600 + 2500],
+        }
+    )
+    v = values(t, cat).iloc[0]
+    assert v["value"] == 40.0 and v["ci_high"] - 40 == pytest.approx(1.959964 * 10 / np.sqrt(3), rel=1e-6)
+    assert bool(v["suppressed"])
