@@ -19,6 +19,7 @@ RUNS = [
     ("synth", ["synth_bench.py", "norway"]),
     ("areas", ["areas_bench.py", "city"]),
     ("areas", ["areas_bench.py", "country"]),
+    ("indicators", ["indicators_bench.py"]),
 ]
 
 
