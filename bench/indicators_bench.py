@@ -33,7 +33,7 @@ def main(extract: Path | None) -> None:
         t0 = time.perf_counter()
         values, levels = compute_indicators(extract)
         t_run = time.perf_counter() - t0
-        rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{persons}')").fetchone()[0]
+        rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{persons}')").fetchall()[0][0]
     print(
         json.dumps(
             {

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from levekar.cli.main import app
-from levekar.indicators.compare import label, relative_difference, significance
+from levekar.indicators.compare import label, labels, relative_difference, significance
 from levekar.publish.run import run
 from levekar.schema.validate import ExtractError
 
@@ -29,6 +29,8 @@ def test_relative_difference_and_significance():
     assert np.isnan(relative_difference([5.0], [0.0])[0])
     assert significance([11, 8, 9], [14, 9.5, 12], [10, 10, 10]).tolist() == ["higher", "lower", "ns"]
     assert label(2.0) == "Om lag samme andel" and label(-250) == "Svært mye lavere andel"
+    rel = np.array([2.0, -6, 16, 68, 127, -250, np.nan, 0.4, -0.4])
+    assert labels(rel).tolist() == [label(r) for r in rel]
 
 
 def _hashes(folder):

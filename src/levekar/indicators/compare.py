@@ -56,6 +56,21 @@ def label(rel: float, scale: str = "share") -> str | None:
     return word.format(dir=d, Dir=d.capitalize())
 
 
+def labels(rel, scale: str = "share") -> np.ndarray:
+    """`label` for a whole column at once (None where the difference is missing)."""
+    rel = np.asarray(rel, dtype=float)
+    ok = np.isfinite(rel)
+    r = np.where(ok, np.round(rel), 0)
+    band = np.searchsorted(np.asarray(BANDS), np.abs(r), side="right")
+    up = r > 0
+    table = np.array(
+        [[w.format(dir=d, Dir=d.capitalize()) for d in ("lavere", "høyere")] for w in WORDS[scale]], dtype=object
+    )
+    out = table[band, up.astype(int)]
+    out[~ok] = None
+    return out
+
+
 def significance(ci_low, ci_high, reference) -> np.ndarray:
     """'higher' / 'lower' when the 95 % interval lies wholly above / below the reference value, else 'ns'."""
     lo, hi, ref = (np.asarray(a, dtype=float) for a in (ci_low, ci_high, reference))
@@ -82,7 +97,7 @@ def add_comparisons(values: pd.DataFrame, kommune_of: pd.DataFrame, min_reliable
     t = t.merge(kommune, on=[*keys, "kommune"], how="left").merge(country, on=keys, how="left")
     t["relative_difference_kommune"] = relative_difference(t["value"], t["value_kommune"])
     t["relative_difference_country"] = relative_difference(t["value"], t["value_country"])
-    t["label"] = [label(r) for r in t["relative_difference_country"]]
+    t["label"] = labels(t["relative_difference_country"].to_numpy())
     t["significance_kommune"] = significance(t["ci_low"], t["ci_high"], t["value_kommune"])
     t["significance_country"] = significance(t["ci_low"], t["ci_high"], t["value_country"])
     t["reliable"] = t["denominator"] >= min_reliable

@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import ibis
 import pandas as pd
 
 from levekar.indicators.catalogue import Catalogue, load_catalogue
 from levekar.indicators.compare import add_comparisons
 from levekar.indicators.engine import roll_up, unit_counts, values
+from levekar.indicators.expr import columns_of
 from levekar.indicators.facts import connect, person_facts
+
+
+def needed_columns(catalogue: Catalogue) -> set[str]:
+    cols = {"grunnkrets", "year"} | {b["column"] for b in catalogue.breakdowns.values()}
+    for i in catalogue.indicators:
+        for text in (i.population, i.numerator, i.value):
+            if text:
+                cols |= columns_of(text)
+    return cols
 
 
 def level_mappings(
@@ -46,6 +57,10 @@ def compute_indicators(
     facts = person_facts(tables)
     catalogue = catalogue or load_catalogue(columns=set(facts.columns))
     say("counting", 0.1)
+    # materialise only the columns the catalogue uses, once, instead of once per breakdown pass
+    needed = facts.select(*sorted(needed_columns(catalogue) & set(facts.columns)))
+    con.raw_sql(f"CREATE OR REPLACE TEMP TABLE levekar_facts AS {ibis.to_sql(needed, dialect='duckdb')}")
+    facts = con.table("levekar_facts")
     counts = con.execute(unit_counts(facts, catalogue))
     geography = tables["geography"].execute()
     zonings = tables["zonings"].execute() if "zonings" in tables else None
