@@ -14,7 +14,7 @@ import pytest
 
 from figures import figures
 from levekar.indicators.catalogue import load_catalogue, parse_catalogue
-from levekar.indicators.engine import primary_suppression, roll_up, unit_counts, values, wilson
+from levekar.indicators.engine import pool_years, primary_suppression, roll_up, unit_counts, values, wilson
 from levekar.indicators.expr import DefinitionError, compile_expr
 from levekar.indicators.facts import connect, person_facts
 from levekar.schema.model import extract_schema
@@ -329,3 +329,26 @@ def test_means_with_normal_interval():
     v = values(t, cat).iloc[0]
     assert v["value"] == 40.0 and v["ci_high"] - 40 == pytest.approx(1.959964 * 10 / np.sqrt(3), rel=1e-6)
     assert bool(v["suppressed"])
+
+
+def test_pooled_years_sum_consecutive_years():
+    rows = [
+        {
+            "indicator_id": "x",
+            "level": "area",
+            "area_code": "A",
+            "year": y,
+            "breakdown": "total",
+            "breakdown_value": "total",
+            "numerator": float(y - 2015),
+            "denominator": 10,
+            "sum_squares": 0.0,
+        }
+        for y in (2008, 2016, 2017, 2018, 2019)
+    ]
+    pooled = pool_years(pd.DataFrame(rows))
+    three = pooled[pooled.pooled_years == 3].set_index("year")
+    assert sorted(three.index) == [2018, 2019]  # 2008 has no neighbours; 2016–2017 lack two earlier years
+    assert tuple(three.loc[2018, ["numerator", "denominator"]]) == (1 + 2 + 3, 30)
+    assert tuple(three.loc[2019, ["numerator", "denominator"]]) == (2 + 3 + 4, 30)
+    assert (pooled.pooled_years == 1).sum() == 5

@@ -72,7 +72,8 @@ def test_store_is_deterministic_and_complete(tiny_dir, tmp_path):
     assert (csv.loc[csv["value"] == ":", "numerator"] == ":").all()
     # every published country value equals the sum of its kommuner
     v = pd.read_parquet(a / "indicator_values.parquet")
-    tot = v[(v.breakdown == "total") & v.level.isin(["kommune", "country"])]
+    assert set(v.pooled_years) == {1, 3}  # tiny has 2016–2018: one pooled window
+    tot = v[(v.breakdown == "total") & v.level.isin(["kommune", "country"]) & (v.pooled_years == 1)]
     complete = ~tot[tot.level == "kommune"].groupby(["indicator_id", "year"])["suppressed"].any()
     sums = tot[tot.level == "kommune"].groupby(["indicator_id", "year"])["denominator"].sum()[complete]
     country = tot[tot.level == "country"].set_index(["indicator_id", "year"])["denominator"].reindex(sums.index)

@@ -85,7 +85,7 @@ def add_comparisons(values: pd.DataFrame, kommune_of: pd.DataFrame, min_reliable
     """Add `value_kommune`, `value_country`, relative differences, labels, significance and reliability.
 
     `kommune_of` maps (level, area_code) to the kommune code containing the area."""
-    keys = ["indicator_id", "year", "breakdown", "breakdown_value"]
+    keys = ["indicator_id", "year", "pooled_years", "breakdown", "breakdown_value"]
     values = values.copy()
     values.loc[values["suppressed"].to_numpy(), ["value", "ci_low", "ci_high"]] = np.nan  # never a reference
     country = values[values.level == "country"][[*keys, "value"]].rename(columns={"value": "value_country"})

@@ -35,6 +35,17 @@ def render_indicators(cat: Catalogue) -> str:
             f"| `{i.id}`{flag} | {i.title.get('nb', '')} | {i.title.get('en', '')} | `{i.population}` | "
             f"`{i.numerator}` | {', '.join(i.breakdowns) or '—'} | {i.direction} |"
         )
+    out += [
+        "",
+        "## Levels, intervals, pooled years / Nivåer, usikkerhet, sammenslåtte år",
+        "",
+        "Every value is computed for grunnkrets, analysis area, each user zoning, bydel, kommune and country, "
+        "by summing grunnkrets counts (so levels add up exactly). Shares carry a 95 % Wilson interval, means "
+        "a normal interval; `significance_*` says whether the interval lies wholly above or below the kommune "
+        "or country value; `reliable` is false under 100 in the denominator. For small areas, rows with "
+        "`pooled_years = 3` sum three consecutive years (labelled with the last).",
+        "",
+    ]
     rules = cat.disclosure_rules
     out += ["", "## Disclosure control / Prikking", ""]
     out += [

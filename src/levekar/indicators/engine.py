@@ -89,6 +89,20 @@ def roll_up(counts: pd.DataFrame, levels: dict[str, pd.DataFrame], strict: bool 
     return pd.concat(out, ignore_index=True)[cols]
 
 
+def pool_years(rolled: pd.DataFrame, window: int = 3) -> pd.DataFrame:
+    """Add pooled values for small areas: the counts of `window` consecutive years summed, labelled with
+    the last year and `pooled_years = window` (single years have `pooled_years = 1`)."""
+    keys = ["indicator_id", "level", "area_code", "breakdown", "breakdown_value"]
+    out = [rolled.assign(pooled_years=1)]
+    years = set(rolled["year"].unique().tolist())
+    for end in sorted(years):
+        if all(end - k in years for k in range(window)):
+            part = rolled[rolled["year"].between(end - window + 1, end)]
+            out.append(part.groupby(keys, as_index=False)[SUMMED].sum().assign(year=end, pooled_years=window))
+    cols = [*keys[:3], "year", "pooled_years", *keys[3:], *SUMMED]
+    return pd.concat(out, ignore_index=True)[cols]
+
+
 def wilson(numerator: np.ndarray, denominator: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
     """95 % Wilson score interval of a proportion (NaN where the denominator is 0)."""
     n = np.asarray(denominator, dtype=float)

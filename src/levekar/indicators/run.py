@@ -10,7 +10,7 @@ import pandas as pd
 
 from levekar.indicators.catalogue import Catalogue, load_catalogue
 from levekar.indicators.compare import add_comparisons
-from levekar.indicators.engine import roll_up, unit_counts, values
+from levekar.indicators.engine import pool_years, roll_up, unit_counts, values
 from levekar.indicators.expr import columns_of
 from levekar.indicators.facts import connect, person_facts
 
@@ -66,7 +66,7 @@ def compute_indicators(
     zonings = tables["zonings"].execute() if "zonings" in tables else None
     levels = level_mappings(geography, areas, zonings)
     say("rolling up", 0.6)
-    rolled = roll_up(counts, levels)
+    rolled = pool_years(roll_up(counts, levels))
     vals = values(rolled, catalogue)
     kommune_of = pd.concat(
         [
@@ -83,5 +83,5 @@ def compute_indicators(
     )
     say("comparing", 0.8)
     out = add_comparisons(vals, kommune_of)
-    order = ["indicator_id", "level", "area_code", "year", "breakdown", "breakdown_value"]
+    order = ["indicator_id", "level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
     return out.sort_values(order).reset_index(drop=True), levels

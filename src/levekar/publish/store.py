@@ -33,7 +33,7 @@ def _csv_bytes(values: pd.DataFrame) -> bytes:
     """CSV with SSB's table symbols (`:` suppressed, `..` missing) and one decimal for percentages."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    keys = ["indicator_id", "level", "area_code", "year", "breakdown", "breakdown_value"]
+    keys = ["indicator_id", "level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
     w.writerow(
         [
             *keys,
