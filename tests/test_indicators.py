@@ -352,3 +352,74 @@ def test_pooled_years_sum_consecutive_years():
     assert tuple(three.loc[2018, ["numerator", "denominator"]]) == (1 + 2 + 3, 30)
     assert tuple(three.loc[2019, ["numerator", "denominator"]]) == (2 + 3 + 4, 30)
     assert (pooled.pooled_years == 1).sum() == 5
+
+
+def test_persistent_low_income_over_three_consecutive_years(tmp_path):
+    """Persons 1 (eq 100 every year), 2 (300), 3+4 (adult and child, eq 200/400/300: mean 300), 5 only in the
+    last two years (no three-year mean), 6 in a student household in the last year (left out). The median of
+    the three-year means is 300, the line 180: only person 1 is in persistent low income."""
+    people = {1: (1, 1980), 2: (2, 1970), 3: (3, 1975), 4: (3, 2010), 5: (4, 1990), 6: (5, 1995)}
+    income = {1: [100] * 3, 2: [300] * 3, 3: [260, 520, 390], 4: [500] * 3, 5: [500] * 3}  # after tax per household
+    persons, households, dwellings = [], [], []
+    for k, year in enumerate((2018, 2019, 2020)):
+        for pid, (h, by) in people.items():
+            if pid == 5 and year == 2018:
+                continue
+            persons.append(
+                {
+                    "person_id": pid,
+                    "year": year,
+                    "grunnkrets": "03010101",
+                    "sex": 1,
+                    "birth_year": by,
+                    "innvandringskategori": "A",
+                    "landbakgrunn": "norge",
+                    "household_id": h,
+                    "dwelling_id": h,
+                    "residence_since": by,
+                    "education_nus": 4,
+                    "in_education": pid == 6,
+                    "employed": True,
+                    "upper_secondary_completed": True,
+                    "social_assistance": False,
+                    "child_welfare": False,
+                    "died_in_year": False,
+                }
+            )
+        for h, inc in income.items():
+            households.append(
+                {
+                    "household_id": h,
+                    "year": year,
+                    "income_total": inc[k],
+                    "income_after_tax": inc[k],
+                    "income_transfers": 0,
+                    "student_household": h == 5 and year == 2020,
+                }
+            )
+            dwellings.append(
+                {
+                    "dwelling_id": h,
+                    "year": year,
+                    "grunnkrets": "03010101",
+                    "x": 0.0,
+                    "y": 0.0,
+                    "building_type": "blokk",
+                    "rooms": 3,
+                    "area_m2": 80.0,
+                    "tenure": "selveier",
+                }
+            )
+    folder = tmp_path / "x"
+    folder.mkdir()
+    for name, rows in (("persons", persons), ("households", households), ("dwellings", dwellings)):
+        cols = [c.name for c in extract_schema().tables[name].columns]
+        _write(pd.DataFrame(rows).reindex(columns=cols), name, folder)
+    con, tables = connect(folder)
+    facts = person_facts(tables)
+    out = con.execute(facts.filter(facts.year == 2020).select("person_id", "persistent_low_income"))
+    got = dict(zip(out.person_id, out.persistent_low_income, strict=True))
+    assert got[1]
+    assert not got[2] and not got[3] and not got[4]
+    assert pd.isna(got[5]) and pd.isna(got[6])
+    assert con.execute(facts.filter(facts.year < 2020).persistent_low_income.count()) == 0

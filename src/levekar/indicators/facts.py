@@ -8,7 +8,9 @@ Derived columns:
   for the household in household-level indicators), `consumption_units` (EU scale: 1 for the first person 14+,
   0.5 for other persons 14+, 0.3 under 14), `eq_income` (income after tax per consumption unit),
   `low_income_eu60` (eq_income under 60 % of the year's median of eq_income over persons, student
-  households left out of the median; their own flag is null), `transfers_half` (transfers ≥ 50 % of total);
+  households left out of the median; their own flag is null), `persistent_low_income` (the mean of the
+  person's eq_income over the last three consecutive years under 60 % of the median of those means; null when
+  the person was not resident all three years), `transfers_half` (transfers ≥ 50 % of total);
 - dwelling: `renting` (leier or kommunal), `crowded` (SSB: rooms < persons, or one person in one room, and
   under 25 m² per person).
 """
@@ -39,6 +41,23 @@ def connect(extract_dir: str | Path, con: ibis.BaseBackend | None = None) -> tup
             else:
                 tables[name] = con.read_parquet(path, table_name=f"extract_{name}")
     return con, tables
+
+
+def persistent_low_income(facts: ir.Table) -> ir.Table:
+    """SSB's persistent low income: the mean of a person's equivalised income over three consecutive years
+    under 60 % of the median of those three-year means (over persons not in a student household in the last
+    year). Null where the person is not in all three years, or is in a student household."""
+    t = facts.select("person_id", "year", "eq_income", "student_household")
+    w = ibis.window(group_by="person_id", order_by="year", preceding=2, following=0)
+    t = t.mutate(eq3=t.eq_income.mean().over(w), n3=t.year.count().over(w), first3=t.year.min().over(w))
+    t = t.filter((t.n3 == 3) & (t.year - t.first3 == 2))
+    median = t.filter(~t.student_household).group_by("year").aggregate(median_eq3=t.eq3.median())
+    t = t.join(median, "year")
+    return t.select(
+        "person_id",
+        "year",
+        persistent_low_income=ibis.ifelse(t.student_household, ibis.null("boolean"), t.eq3 < 0.6 * t.median_eq3),
+    )
 
 
 def person_facts(tables: dict[str, ir.Table]) -> ir.Table:
@@ -81,6 +100,7 @@ def person_facts(tables: dict[str, ir.Table]) -> ir.Table:
             facts.student_household, ibis.null("boolean"), facts.eq_income < 0.6 * facts.median_eq_income
         ),
     )
+    facts = facts.left_join(persistent_low_income(facts), ["person_id", "year"]).drop("person_id_right", "year_right")
     d = tables["dwellings"].select("dwelling_id", "year", "tenure", "rooms", "area_m2", "building_type", "sale_price")
     facts = facts.left_join(d, ["dwelling_id", "year"]).drop("dwelling_id_right", "year_right")
     facts = facts.mutate(
