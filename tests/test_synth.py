@@ -322,3 +322,12 @@ def test_reference_copy_is_current():
     shared = SHARED_REAL.parents[1] / "reference" / "nou2020_16.yaml"
     if shared.exists():
         assert shared.read_bytes() == (Path(__file__).parent / "data" / "nou2020_16.yaml").read_bytes()
+
+
+def test_ssb_cell_id_round_trip():
+    """SSB's grid id of the lower-left corner (../shared/reference/ssb_conventions.yaml example)."""
+    from levekar.synth.geography import ssb_cell_corner, ssb_cell_id
+
+    x, y = ssb_cell_corner(np.array([22536006661600]))
+    assert (int(x[0]), int(y[0])) == (253600, 6661600)
+    assert ssb_cell_id(x, y).tolist() == [22536006661600]

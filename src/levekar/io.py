@@ -1,5 +1,5 @@
-"""Deterministic, atomic output shared by every stage: same content → same bytes, and a folder appears
-whole or not at all."""
+"""Deterministic, atomic output shared by every stage: same content → same bytes, and a file or a folder
+appears whole or not at all."""
 
 from __future__ import annotations
 
@@ -30,16 +30,31 @@ def sql_string(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """Yield a temporary name beside `path`; it replaces `path` only when the writing succeeded."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_parquet(table: pa.Table, path: Path) -> None:
-    pq.write_table(table.replace_schema_metadata(None), path, **PARQUET_OPTIONS)
+    with _replacing(path) as tmp:
+        pq.write_table(table.replace_schema_metadata(None), tmp, **PARQUET_OPTIONS)
 
 
 def write_geoparquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
-    gdf.to_parquet(path, index=False, compression="zstd", schema_version="1.0.0", write_covering_bbox=False)
+    with _replacing(path) as tmp:
+        gdf.to_parquet(tmp, index=False, compression="zstd", schema_version="1.0.0", write_covering_bbox=False)
 
 
 def write_json(obj: object, path: Path) -> None:
-    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    with _replacing(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def sha256(path: Path) -> str:

@@ -197,8 +197,14 @@ def demo(
         update("regionalising", 0.3)
         areas = areas_for_extract(extract_dir, out / "areas", force=force)
     with _progress("3/3 indicators → published store") as update:
+        # the extract was validated as it was written
         store = run(
-            extract_dir, out / "published", out / "areas" / "analysis_areas.parquet", force=force, progress=update
+            extract_dir,
+            out / "published",
+            out / "areas" / "analysis_areas.parquet",
+            force=force,
+            progress=update,
+            check=False,
         )
     m = extract.manifest
     t = Table(title="levekår demo — SYNTHETIC DATA (no real persons)")
@@ -337,9 +343,7 @@ def areas_zoning(
     except InputError as e:
         _report(e.problems)
         raise typer.Exit(2) from e
-    tmp = out.with_name(f".{out.name}.tmp")
-    write_parquet(pa.Table.from_pandas(level, preserve_index=False), tmp)
-    tmp.replace(out)
+    write_parquet(pa.Table.from_pandas(level, preserve_index=False), out)
     console.print(f"{name}: {level['area_id'].nunique()} zones over {len(level)} grunnkretser; wrote {out}")
 
 

@@ -322,8 +322,6 @@ def areas_for_extract(
         for name in sorted(zonings["zoning"].unique()):
             level = zoning_level(zonings, name, set(geo["grunnkrets"]))
             path = out_dir / f"zones_{name}.parquet"
-            tmp = path.with_name(f".{path.name}.tmp")
-            write_parquet(pa.Table.from_pandas(level, preserve_index=False), tmp)
-            os.replace(tmp, path)
+            write_parquet(pa.Table.from_pandas(level, preserve_index=False), path)
             written.append(path)
     return {"report": result.report, "written": written}

@@ -8,8 +8,6 @@ primary disclosure control.
 
 from __future__ import annotations
 
-import math
-
 import ibis
 import ibis.expr.types as ir
 import numpy as np
@@ -149,10 +147,3 @@ def values(table: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
         else:
             t.loc[idx, "suppressed"] = primary_suppression(t.loc[idx, "numerator"], t.loc[idx, "denominator"], rule)
     return t.drop(columns=["sum_squares"])
-
-
-def z_for(confidence: float) -> float:
-    """Two-sided normal quantile (for other confidence levels than 95 %)."""
-    from scipy.stats import norm
-
-    return float(norm.ppf(0.5 + confidence / 2)) if 0 < confidence < 1 else math.nan

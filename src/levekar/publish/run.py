@@ -22,20 +22,20 @@ def run(
     catalogue_path: str | Path | None = None,
     force: bool = False,
     progress: Callable[[str, float], None] | None = None,
+    check: bool = True,
 ) -> dict:
-    """Validate the extract, compute the catalogue at every level, write the store. Nothing is written
-    when the extract is invalid."""
+    """Validate the extract (unless the caller has just done so: `check=False`), compute the catalogue at
+    every level, write the store. Nothing is written when the extract is invalid."""
     extract_dir = Path(extract_dir)
     say = progress or (lambda step, frac: None)
     say("validating", 0.0)
-    if problems := validate_extract(extract_dir):
+    if check and (problems := validate_extract(extract_dir)):
         raise ExtractError(problems)
     if Path(out).exists() and not force:
         raise FileExistsError(f"{out} exists; use --force to replace it")
     areas = pd.read_parquet(areas_path) if areas_path else None
-    catalogue = load_catalogue(catalogue_path) if catalogue_path else None
+    catalogue = load_catalogue(catalogue_path)  # the packaged one when no path is given
     values, levels = compute_indicators(extract_dir, areas, catalogue, progress=lambda s, f: say(s, 0.1 + 0.7 * f))
-    catalogue = catalogue or load_catalogue()
     say("writing", 0.85)
     geography = gpd.read_parquet(extract_dir / "geography.parquet")
     polygons = area_polygons(geography, levels)

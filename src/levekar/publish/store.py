@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import duckdb
@@ -165,7 +164,3 @@ def write_store(
         }
         write_json(manifest, tmp / "manifest.json")
     return out
-
-
-def read_manifest(store: str | Path) -> dict:
-    return json.loads((Path(store) / "manifest.json").read_text(encoding="utf-8"))

@@ -196,7 +196,6 @@ def generate(
     say("population", 0.1)
     params = Params(
         base_year=spec.years[0],
-        years=list(spec.years),
         targets=targets,
         price_level_2018=targets["price_per_m2_2018"],
         open_domestic=spec.open_domestic,

@@ -38,6 +38,16 @@ def _final_level(world: World, e: np.ndarray, age_ok: np.ndarray) -> np.ndarray:
     return cls
 
 
+def _earnings(deviation: np.ndarray, spread: float) -> np.ndarray:
+    """Yearly earnings of a full-time employee: a common level, spread by the person's log deviation."""
+    return np.exp(np.log(460_000) + spread * deviation)
+
+
+def _tax(taxable: np.ndarray, earnings) -> np.ndarray:
+    """A flat-rate tax on income above an allowance, and a step on high earnings."""
+    return 0.22 * np.maximum(taxable - 75_000, 0) + 0.13 * np.maximum(earnings - 650_000, 0)
+
+
 def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndarray]:
     """Outcomes for the persons `idx` present on 1 January of `year` (events during the year)."""
     rng, P, t = world.rng, world.p, world.params.targets
@@ -115,8 +125,8 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
     # log earnings deviate from a common level by position, education, age and luck; their spread is the
     # lever that sets the low-income share (calibrated below)
     earn_dev = 0.2 * ses + 0.06 * (np.maximum(final, 2) - 4) - 0.0006 * (age - 47) ** 2 + 0.22 * rng.standard_normal(n)
-    earnings = np.where(employed, np.exp(np.log(460_000) + earn_dev), 0.0)
-    earnings = np.where(in_edu & employed, 0.3 * earnings, earnings)
+    part_time = np.where(in_edu, 0.3, 1.0)  # students work part time
+    earnings = np.where(employed, part_time * _earnings(earn_dev, 1.0), 0.0)
     pension = np.where(age >= 67, 360_000 * np.exp(0.2 * ses + 0.08 * rng.standard_normal(n)), 0.0)
     working_age = (age >= 18) & (age <= 66)
     alone = np.bincount(hh_i, minlength=n_h)[hh_i] == 1
@@ -139,19 +149,18 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
 
     # parts that do not depend on the calibrated spread, summed per household once
     const = pension + benefit + capital
-    const_tax = 0.22 * np.maximum(const - 75_000, 0)
+    const_tax = _tax(const, 0.0)
     e = np.flatnonzero(employed)
     ne = np.flatnonzero(~employed)
     hh_e = hh_i[e]
     h_const = np.bincount(hh_i[ne], weights=const[ne] + student[ne], minlength=n_h)
     h_const_tax = np.bincount(hh_i[ne], weights=const_tax[ne], minlength=n_h)
     h_transfers = np.bincount(hh_i, weights=pension + benefit, minlength=n_h)
-    part_time = np.where(in_edu[e], 0.3, 1.0)
 
     def incomes(spread: float, sa_hh: np.ndarray, per_child: float):
-        earn = part_time * np.exp(np.log(460_000) + spread * earn_dev[e])
+        earn = part_time[e] * _earnings(earn_dev[e], spread)
         taxable = earn + const[e]
-        tax = 0.22 * np.maximum(taxable - 75_000, 0) + 0.13 * np.maximum(earn - 650_000, 0)
+        tax = _tax(taxable, earn)
         extra = per_child * n_kids + np.where(sa_hh, 60_000.0, 0.0)
         total = h_const + np.bincount(hh_e, weights=taxable + student[e], minlength=n_h) + extra
         after = total - h_const_tax - np.bincount(hh_e, weights=tax, minlength=n_h)
@@ -255,5 +264,4 @@ def year_outcomes(world: World, year: int, idx: np.ndarray) -> dict[str, np.ndar
         "income_after_tax": np.rint(after).astype(np.int64),
         "income_transfers": np.rint(transfers).astype(np.int64),
         "student_household": student_hh,
-        "low_income_hh": li,
     }

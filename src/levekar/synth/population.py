@@ -92,10 +92,6 @@ def bisect(f: Callable[[float], float], target: float, lo: float = -10, hi: floa
     return (lo + hi) / 2
 
 
-def group_sum(index: np.ndarray, values, n: int) -> np.ndarray:
-    return np.bincount(index, weights=values, minlength=n)
-
-
 def group_cumsum(values: np.ndarray, size: np.ndarray) -> np.ndarray:
     """Running sum of `values` within consecutive groups of the given sizes."""
     c = np.cumsum(values)
@@ -124,11 +120,9 @@ def eu_scale(n_adult_14: np.ndarray, n_child: np.ndarray) -> np.ndarray:
 @dataclass
 class Params:
     base_year: int
-    years: list[int]
     targets: dict
     price_level_2018: float
     open_domestic: bool = True  # domestic out-moves leave the extract (a city); closed for a country
-    centre: tuple[float, float] | None = None
 
 
 @dataclass

@@ -43,7 +43,7 @@ def interpolate(series: dict, year: int) -> float:
 # ----------------------------------------------------------------------------------------------------------------
 # base year
 # ----------------------------------------------------------------------------------------------------------------
-def _background(rng, hidx, role, by, year, z_h, n_kids_h, targets, botid_scale: float = 1.0):
+def _background(rng, hidx, role, by, year, z_h, n_kids_h, targets):
     """Immigrant category, landbakgrunn and immigration year per member, calibrated to the targets."""
     n_h = len(z_h)
     m = len(hidx)
@@ -59,7 +59,7 @@ def _background(rng, hidx, role, by, year, z_h, n_kids_h, targets, botid_scale: 
         imm_h = u_imm < sigmoid(a_imm + 1.3 * z_h + 0.25 * n_kids_h)
         afr_h = imm_h & (u_afr < sigmoid(a_afr + 0.9 * z_h + 0.2 * n_kids_h))
         bg_h = np.where(afr_h, AFR, np.where(imm_h, EU, NORGE))
-        mean_botid = np.where(afr_h, 11.0, 7.0) * botid_scale
+        mean_botid = np.where(afr_h, 11.0, 7.0)
         bot_h = np.minimum(np.floor(botid_h * mean_botid), np.maximum(head_age - 16, 0))
         imm_year_h = year - 1 - bot_h
         in_imm = imm_h[hidx]
