@@ -31,7 +31,7 @@ def main(extract: Path | None) -> None:
         t_scan = time.perf_counter() - t0
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
-        values, levels = compute_indicators(extract)
+        values, levels, disclosure = compute_indicators(extract)
         t_run = time.perf_counter() - t0
         rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{persons}')").fetchall()[0][0]
     print(
@@ -46,6 +46,7 @@ def main(extract: Path | None) -> None:
                 "duckdb_scan_s": round(t_scan, 2),
                 "ratio_to_duckdb_scan": round(t_run / t_scan, 1),
                 "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "disclosure": disclosure,
                 "peak_rss_mib_before_run": round(rss_before / 1024),
             }
         )

@@ -14,7 +14,8 @@ import pytest
 
 from figures import figures
 from levekar.indicators.catalogue import load_catalogue, parse_catalogue
-from levekar.indicators.engine import pool_years, primary_suppression, roll_up, unit_counts, values, wilson
+from levekar.indicators.disclosure import primary, rule_columns
+from levekar.indicators.engine import pool_years, roll_up, unit_counts, values, wilson
 from levekar.indicators.expr import DefinitionError, compile_expr
 from levekar.indicators.facts import connect, person_facts
 from levekar.schema.model import extract_schema
@@ -241,7 +242,9 @@ def test_primary_suppression_rule():
     rule = {"min_denominator": 20, "small_counts": [1, 4], "small_complements": [1, 4]}
     num = np.array([0, 1, 4, 5, 20, 16, 15, 10])
     den = np.array([30, 30, 30, 30, 20, 20, 20, 19])
-    assert primary_suppression(num, den, rule).tolist() == [False, True, True, False, False, True, False, True]
+    assert primary(num, den, rule_columns(rule)).tolist() == [False, True, True, False, False, True, False, True]
+    # a mean protects only the number of persons averaged
+    assert primary(num, den, rule_columns(rule, mean=True)).tolist() == [False] * 7 + [True]
 
 
 def test_values_carry_interval_and_flag():

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from levekar.indicators.catalogue import Catalogue
+from levekar.indicators.disclosure import primary, rule_columns
 from levekar.indicators.expr import compile_expr
 
 Z95 = 1.959963984540054
@@ -111,17 +112,6 @@ def wilson(numerator: np.ndarray, denominator: np.ndarray, z: float = Z95) -> tu
     return centre - half, centre + half
 
 
-def primary_suppression(numerator, denominator, rule: dict) -> np.ndarray:
-    """True where a cell may not be published: a denominator under the minimum, or a count or its
-    complement within the small-count range."""
-    num = np.asarray(numerator)
-    den = np.asarray(denominator)
-    lo, hi = rule["small_counts"]
-    clo, chi = rule["small_complements"]
-    comp = den - num
-    return (den < rule["min_denominator"]) | ((num >= lo) & (num <= hi)) | ((comp >= clo) & (comp <= chi))
-
-
 def values(table: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
     """Value, 95 % interval and primary suppression for rolled-up counts: shares in percent with Wilson
     intervals; means with normal intervals from the summed squares."""
@@ -138,12 +128,18 @@ def values(table: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
     t["value"] = np.where(share, 100 * mean, mean)
     t["ci_low"] = np.where(share, 100 * lo, np.where(n > 1, mean - half, np.nan))
     t["ci_high"] = np.where(share, 100 * hi, np.where(n > 1, mean + half, np.nan))
-    rules = {i.id: catalogue.disclosure_rules[i.disclosure] for i in catalogue.indicators}
-    t["suppressed"] = False
-    for ind, idx in t.groupby("indicator_id").groups.items():
-        rule = rules[ind]
-        if catalogue.get(ind).kind == "mean":  # no count to protect beyond the number of persons averaged
-            t.loc[idx, "suppressed"] = t.loc[idx, "denominator"] < rule["min_denominator"]
-        else:
-            t.loc[idx, "suppressed"] = primary_suppression(t.loc[idx, "numerator"], t.loc[idx, "denominator"], rule)
+    t["suppressed"] = primary(t["numerator"], t["denominator"], cell_rules(t["indicator_id"], catalogue))
     return t.drop(columns=["sum_squares"])
+
+
+def cell_rules(indicator_ids: pd.Series, catalogue: Catalogue) -> pd.DataFrame:
+    """The disclosure rule of each cell's indicator, one row per cell."""
+    rules = pd.DataFrame(
+        [
+            {"indicator_id": i.id, **rule_columns(catalogue.disclosure_rules[i.disclosure], i.kind == "mean")}
+            for i in catalogue.indicators
+        ]
+    )
+    return (
+        pd.DataFrame({"indicator_id": indicator_ids.to_numpy()}).merge(rules, how="left").drop(columns="indicator_id")
+    )

@@ -10,7 +10,8 @@ import pandas as pd
 
 from levekar.indicators.catalogue import Catalogue, load_catalogue
 from levekar.indicators.compare import add_comparisons
-from levekar.indicators.engine import pool_years, roll_up, unit_counts, values
+from levekar.indicators.disclosure import membership, secondary_suppression
+from levekar.indicators.engine import cell_rules, pool_years, roll_up, unit_counts, values
 from levekar.indicators.expr import columns_of
 from levekar.indicators.facts import connect, person_facts
 
@@ -49,9 +50,9 @@ def compute_indicators(
     areas: pd.DataFrame | None = None,
     catalogue: Catalogue | None = None,
     progress: Callable[[str, float], None] | None = None,
-) -> tuple[pd.DataFrame, dict]:
+) -> tuple[pd.DataFrame, dict, dict]:
     """Every indicator × level × area × year × breakdown cell, with counts, value, interval, suppression
-    and comparisons. Returns (values, levels)."""
+    and comparisons. Returns (values, levels, disclosure summary)."""
     say = progress or (lambda step, frac: None)
     con, tables = connect(extract_dir)
     facts = person_facts(tables)
@@ -68,6 +69,9 @@ def compute_indicators(
     say("rolling up", 0.6)
     rolled = pool_years(roll_up(counts, levels))
     vals = values(rolled, catalogue)
+    say("protecting", 0.7)
+    members = membership(levels, geography["grunnkrets"])
+    vals["suppressed"], disclosure = secondary_suppression(vals, members, cell_rules(vals["indicator_id"], catalogue))
     kommune_of = pd.concat(
         [
             m.merge(geography[["grunnkrets", "kommune"]], on="grunnkrets")[["area_code", "kommune"]]
@@ -84,4 +88,4 @@ def compute_indicators(
     say("comparing", 0.8)
     out = add_comparisons(vals, kommune_of)
     order = ["indicator_id", "level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
-    return out.sort_values(order).reset_index(drop=True), levels
+    return out.sort_values(order).reset_index(drop=True), levels, disclosure

@@ -10,6 +10,7 @@ import geopandas as gpd
 import pandas as pd
 
 from levekar.indicators.catalogue import load_catalogue
+from levekar.indicators.disclosure import membership
 from levekar.indicators.run import compute_indicators
 from levekar.publish.store import area_polygons, write_store
 from levekar.schema.validate import ExtractError, validate_extract
@@ -35,7 +36,9 @@ def run(
         raise FileExistsError(f"{out} exists; use --force to replace it")
     areas = pd.read_parquet(areas_path) if areas_path else None
     catalogue = load_catalogue(catalogue_path)  # the packaged one when no path is given
-    values, levels = compute_indicators(extract_dir, areas, catalogue, progress=lambda s, f: say(s, 0.1 + 0.7 * f))
+    values, levels, disclosure = compute_indicators(
+        extract_dir, areas, catalogue, progress=lambda s, f: say(s, 0.1 + 0.7 * f)
+    )
     say("writing", 0.85)
     geography = gpd.read_parquet(extract_dir / "geography.parquet")
     polygons = area_polygons(geography, levels)
@@ -45,13 +48,14 @@ def run(
     inputs = {p.name: p for p in sorted(extract_dir.glob("*.parquet"))}
     if areas_path:
         inputs["areas:" + Path(areas_path).name] = Path(areas_path)
-    config = {"levels": sorted(levels), "catalogue": str(catalogue_path or "packaged")}
-    write_store(
-        out, values, polygons, catalogue, inputs, config, synthetic=bool(manifest.get("synthetic")), force=force
-    )
+    config = {"levels": sorted(levels), "catalogue": str(catalogue_path or "packaged"), "disclosure": disclosure}
+    members = membership(levels, geography["grunnkrets"])
+    synthetic = bool(manifest.get("synthetic"))
+    write_store(out, values, polygons, catalogue, inputs, config, synthetic=synthetic, members=members, force=force)
     say("done", 1.0)
     return {
         "rows": len(values),
         "levels": ["grunnkrets", *sorted(levels), "country"],
         "suppressed": int(values["suppressed"].sum()),
+        "disclosure": disclosure,
     }

@@ -1,6 +1,7 @@
 """The published store: one folder, written atomically.
 
-- `barometer.duckdb`: tables `indicator_values`, `indicator_ranges`, `areas`, `catalogue`;
+- `barometer.duckdb`: tables `indicator_values`, `indicator_ranges`, `areas`, `area_grunnkrets` (which
+  grunnkretser make up each area — public, and what an attacker would use), `catalogue`;
 - `indicator_values.parquet` and `indicator_values.csv` (SSB symbols: `:` suppressed, `..` missing) —
   byte-identical for the same input;
 - `areas.geo.parquet`: polygons of every published area at every level;
@@ -110,6 +111,7 @@ def write_store(
     inputs: dict[str, Path],
     config: dict,
     synthetic: bool,
+    members: pd.DataFrame,
     force: bool = False,
 ) -> Path:
     out = Path(out)
@@ -142,6 +144,7 @@ def write_store(
             ("indicator_values", published),
             ("indicator_ranges", rng),
             ("areas", area_rows),
+            ("area_grunnkrets", members.sort_values(["level", "area_code", "grunnkrets"]).reset_index(drop=True)),
             ("catalogue", catalogue_rows),
         ):
             con.register("frame", frame)
@@ -157,8 +160,12 @@ def write_store(
             "notice": "Synthetic data: no real person is described." if synthetic else "",
             "inputs": {name: sha256(p) for name, p in sorted(inputs.items())},
             "configuration": config,
-            "disclosure": "primary suppression (denominator < 20, counts and complements 1–4); secondary "
-            "suppression not yet implemented",
+            "disclosure": {
+                "rules": catalogue.disclosure_rules,
+                "method": "primary suppression by the catalogue's rules; secondary suppression until no suppressed "
+                "count can be recovered from the published cells (margins, levels, differences of areas, pooled "
+                "years), checked by an exact audit",
+            },
             "files": {f: sha256(tmp / f) for f in files if f != "barometer.duckdb"},
             "rows": {"indicator_values": len(published), "areas": len(area_rows)},
         }

@@ -1,0 +1,457 @@
+"""Secondary suppression: no suppressed count can be worked out from the published ones.
+
+The model (docs/indicators.md, "Disclosure control"). Every published cell of an indicator — a level, area,
+year or pooled window, and breakdown value — is a sum of base cells (grunnkrets × single year × breakdown
+value). The cells are tied together by additive relations:
+
+- margins: a cell's total is the sum over the values of each breakdown;
+- geography: an area is the sum of the areas of another level it contains plus the grunnkretser left over
+  (an analysis area = its grunnkretser; a bydel = the analysis areas inside it + the rest; a kommune = its
+  bydeler + the rest; the country = its kommuner), which is how two published geographies are subtracted;
+- years: a pooled value is the sum of its single years.
+
+Denominators are treated as public (population counts by area, sex and background are published by SSB
+anyway), so what is protected is each numerator, and with it its complement. A cell whose denominator is 0
+is known to be 0 and protects nothing.
+
+Two passes, repeated until neither changes anything:
+1. *rules per relation* (fast, vectorised): a relation may not have exactly one suppressed member, and the
+   suppressed members of a relation whose total is published may not add up to a small group (the primary
+   rule applied to their sum) — otherwise the published sibling with the smallest denominator is suppressed;
+2. *an exact audit*: the published cells as linear equations over the suppressed ones, solved modulo a large
+   prime by sparse elimination; a suppressed cell is recoverable when it is the same in every solution. For
+   each recoverable cell one more sibling is suppressed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+PRIME = (1 << 61) - 1
+CELL_KEYS = ["indicator_id", "level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
+TOTAL = "total"
+
+
+# --- the relations -----------------------------------------------------------------------------------------
+
+
+def membership(levels: dict[str, pd.DataFrame], grunnkretser: pd.Series) -> pd.DataFrame:
+    """(level, area_code, grunnkrets) for every level, grunnkrets and country included."""
+    g = pd.Series(sorted(set(grunnkretser)), dtype=str)
+    parts = [pd.DataFrame({"level": "grunnkrets", "area_code": g, "grunnkrets": g})]
+    for name, m in levels.items():
+        parts.append(m[["area_code", "grunnkrets"]].astype(str).assign(level=name))
+    parts.append(pd.DataFrame({"level": "country", "area_code": "0", "grunnkrets": g}))
+    return pd.concat(parts, ignore_index=True)[["level", "area_code", "grunnkrets"]].drop_duplicates()
+
+
+def area_relations(members: pd.DataFrame) -> pd.DataFrame:
+    """Geographic relations between areas: (relation, parent level and code, child level and code).
+
+    For each area and each other level, the areas of that level it contains plus its grunnkretser not
+    covered by them; for each area also its grunnkretser. A kommune is the sum of its grunnkretser only when
+    no other level lies inside it, and the country is the sum of its kommuner: those large relations follow
+    from the others."""
+    size = members.groupby(["level", "area_code"]).size().rename("size").reset_index()
+    levels = sorted(set(members["level"]) - {"grunnkrets"})
+    out = []
+    for parent in levels:
+        pm = members[members.level == parent][["area_code", "grunnkrets"]].rename(columns={"area_code": "parent"})
+        if parent == "country":
+            children = ["kommune"]
+        else:
+            children = [lv for lv in levels if lv not in (parent, "country")] + ["grunnkrets"]
+        related: set[str] = set()
+        for child in children:
+            cm = members[members.level == child][["area_code", "grunnkrets"]].rename(columns={"area_code": "child"})
+            j = pm.merge(cm, on="grunnkrets")
+            if child == "grunnkrets" and parent == "kommune":
+                j = j[~j.parent.isin(related)]
+            n = j.groupby(["parent", "child"]).size().rename("n").reset_index()
+            n = n.merge(size[size.level == child].rename(columns={"area_code": "child"}), on="child")
+            inside = n[n["n"] == n["size"]][["parent", "child"]]
+            if inside.empty:
+                continue
+            related |= set(inside.parent)
+            rows = inside.assign(child_level=child)
+            if child not in ("grunnkrets", "kommune"):
+                covered = j.merge(inside, on=["parent", "child"])["grunnkrets"]
+                rest = pm[~pm.grunnkrets.isin(covered) & pm.parent.isin(inside.parent)]
+                rows = pd.concat([rows, rest.rename(columns={"grunnkrets": "child"}).assign(child_level="grunnkrets")])
+            out.append(rows.assign(parent_level=parent, via=child))
+    rel = pd.concat(out, ignore_index=True)
+    rel["relation"] = rel.groupby(["parent_level", "parent", "via"], sort=True).ngroup()
+    return rel[["relation", "parent_level", "parent", "child_level", "child"]]
+
+
+def crossing_relations(members: pd.DataFrame) -> pd.DataFrame:
+    """Two areas of different levels that overlap without one containing the other share an
+    intersection: a1 − (a1 \\ a2) = a2 − (a2 \\ a1). Long table (relation, level, area_code, coef)."""
+    levels = sorted(set(members["level"]) - {"grunnkrets", "kommune", "country"})
+    size = members.groupby(["level", "area_code"]).size()
+    out = []
+    for i, l1 in enumerate(levels):
+        for l2 in levels[i + 1 :]:
+            m1 = members[members.level == l1][["area_code", "grunnkrets"]].rename(columns={"area_code": "a1"})
+            m2 = members[members.level == l2][["area_code", "grunnkrets"]].rename(columns={"area_code": "a2"})
+            n = m1.merge(m2, on="grunnkrets").groupby(["a1", "a2"]).size().rename("n").reset_index()
+            n = n[(n.n < size.loc[l1].reindex(n.a1).to_numpy()) & (n.n < size.loc[l2].reindex(n.a2).to_numpy())]
+            if n.empty:
+                continue
+            pairs = n[["a1", "a2"]].assign(relation=np.arange(len(n)))
+            only1 = pairs.merge(m1, on="a1").merge(m2, on=["a2", "grunnkrets"], how="left", indicator=True)
+            only2 = pairs.merge(m2, on="a2").merge(m1, on=["a1", "grunnkrets"], how="left", indicator=True)
+            parts = [
+                pairs.assign(level=l1, area_code=pairs.a1, coef=1),
+                pairs.assign(level=l2, area_code=pairs.a2, coef=-1),
+                only1[only1._merge == "left_only"].assign(
+                    level="grunnkrets", area_code=lambda d: d.grunnkrets, coef=-1
+                ),
+                only2[only2._merge == "left_only"].assign(level="grunnkrets", area_code=lambda d: d.grunnkrets, coef=1),
+            ]
+            rel = pd.concat([p[["relation", "level", "area_code", "coef"]] for p in parts], ignore_index=True)
+            out.append(rel.assign(pair=f"{l1}|{l2}"))
+    if not out:
+        return pd.DataFrame(columns=["relation", "level", "area_code", "coef"])
+    rel = pd.concat(out, ignore_index=True)
+    rel["relation"] = rel.groupby(["pair", "relation"], sort=True).ngroup()
+    return rel.drop(columns="pair")
+
+
+def cell_relations(cells: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """Every additive relation among the cells as a long table (relation, cell, parent, coef): the members
+    times `coef` add up to 0; `parent` marks the total of a sum. `cell` is the row position in `cells`."""
+    c = cells[CELL_KEYS].reset_index(drop=True).assign(cell=np.arange(len(cells)))
+    parts = []
+    # margins: total = sum over the values of each breakdown
+    tot = c[c.breakdown == TOTAL].drop(columns=["breakdown", "breakdown_value"]).rename(columns={"cell": "parent"})
+    br = c[c.breakdown != TOTAL].merge(tot, on=["indicator_id", "level", "area_code", "year", "pooled_years"])
+    parts.append(_long(br, ["parent", "breakdown"]))
+    # pooled years: the pooled cell = the sum of its single years
+    pooled = c[c.pooled_years > 1]
+    if len(pooled):
+        same = ["indicator_id", "level", "area_code", "breakdown", "breakdown_value"]
+        single = c[c.pooled_years == 1].drop(columns="pooled_years").rename(columns={"year": "y"})
+        j = pooled.rename(columns={"cell": "parent"}).merge(single, on=same)
+        j = j[(j.y <= j.year) & (j.y > j.year - j.pooled_years)]
+        parts.append(_long(j, ["parent"]))
+        # two overlapping windows: pooled(y) − pooled(y−1) = single(y) − single(y−w), a classic difference
+        prev = pooled.assign(year=pooled.year + 1).rename(columns={"cell": "prev"})
+        d = pooled.merge(prev, on=[*same, "year", "pooled_years"])
+        d = d.merge(single.rename(columns={"y": "year", "cell": "new"}), on=[*same, "year"])
+        d["y"] = d.year - d.pooled_years
+        d = d.merge(single.rename(columns={"cell": "old"}), on=[*same, "y"])
+        if len(d):
+            d = d.assign(relation=np.arange(len(d)))
+            parts.append(
+                pd.concat(
+                    [
+                        d[["relation", c]].rename(columns={c: "cell"}).assign(coef=k)
+                        for c, k in (("cell", 1), ("prev", -1), ("new", -1), ("old", 1))
+                    ],
+                    ignore_index=True,
+                ).assign(parent=False)
+            )
+    # geography
+    rel = area_relations(members)
+    key = ["indicator_id", "year", "pooled_years", "breakdown", "breakdown_value"]
+    par = c.rename(columns={"level": "parent_level", "area_code": "parent", "cell": "parent_cell"})
+    ch = c.rename(columns={"level": "child_level", "area_code": "child"})
+    j = rel.merge(par, on=["parent_level", "parent"]).merge(ch, on=["child_level", "child", *key])
+    parts.append(_long(j.rename(columns={"parent": "parent_code", "parent_cell": "parent"}), ["parent", "relation"]))
+    cross = crossing_relations(members)
+    if len(cross):
+        j = cross.merge(c, on=["level", "area_code"])
+        j["relation"] = j.groupby(["relation", *key], sort=True).ngroup()
+        parts.append(j[["relation", "cell", "coef"]].assign(parent=False))
+    out = []
+    offset = 0
+    for p in parts:
+        out.append(p.assign(relation=p.relation + offset))
+        offset += int(p.relation.max()) + 1 if len(p) else 0
+    return pd.concat(out, ignore_index=True).drop_duplicates(["relation", "cell"])
+
+
+def _long(pairs: pd.DataFrame, group: list[str]) -> pd.DataFrame:
+    """(parent, cell) pairs grouped into relations → long table with the parent as a member."""
+    pairs = pairs.assign(relation=pairs.groupby(group, sort=True).ngroup())
+    kids = pairs[["relation", "cell"]].assign(parent=False, coef=-1)
+    heads = pairs.drop_duplicates("relation")[["relation", "parent"]].rename(columns={"parent": "cell"})
+    return pd.concat([heads.assign(parent=True, coef=1), kids], ignore_index=True)
+
+
+# --- the rules per relation ----------------------------------------------------------------------------------
+
+
+def primary(num, den, rule: pd.DataFrame | dict) -> np.ndarray:
+    """The primary rule: True where a cell may not be published — a denominator under the minimum, or a
+    count or its complement within the small-count range. `rule` is in the form of `rule_columns`, one for
+    all cells or one row per cell; for means (`mean`) only the number of persons averaged counts."""
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    lo, hi, clo, chi, mind = (np.asarray(rule[k], dtype=float) for k in ("lo", "hi", "clo", "chi", "min_denominator"))
+    comp = den - num
+    small = ((num >= lo) & (num <= hi)) | ((comp >= clo) & (comp <= chi))
+    return (den < mind) | (~np.asarray(rule["mean"], dtype=bool) & small)
+
+
+def fails_rule(num, den, rule: pd.DataFrame | dict) -> np.ndarray:
+    """`primary` for a sum of cells an attacker can form: a sum over nobody reveals nothing."""
+    return (np.asarray(den, dtype=float) > 0) & primary(num, den, rule)
+
+
+def rule_columns(rule: dict, mean: bool = False) -> dict:
+    """A catalogue disclosure rule in the flat form `fails_rule` takes."""
+    lo, hi = rule["small_counts"]
+    clo, chi = rule["small_complements"]
+    return {"min_denominator": rule["min_denominator"], "lo": lo, "hi": hi, "clo": clo, "chi": chi, "mean": mean}
+
+
+class _Relations:
+    """The relations as flat arrays, with the per-relation counts the rules need kept up to date as cells
+    are suppressed (so that each round looks only at the relations that changed)."""
+
+    def __init__(self, rel: pd.DataFrame, cells: pd.DataFrame, rules: pd.DataFrame, suppressed: np.ndarray):
+        self.relation = rel["relation"].to_numpy()
+        self.cell = rel["cell"].to_numpy()
+        self.parent = rel["parent"].to_numpy()
+        self.coef = rel["coef"].to_numpy()
+        self.n = int(self.relation.max()) + 1 if len(rel) else 0
+        self.den = cells["denominator"].to_numpy()
+        self.num = cells["numerator"].to_numpy(dtype=float)
+        self.rules = rules
+        self.suppressed = suppressed
+        self.is_sum = np.bincount(self.relation, weights=self.parent, minlength=self.n) > 0
+        first = np.full(self.n, -1)
+        first[self.relation[::-1]] = self.cell[::-1]
+        self.first_cell = first
+        self.protecting = np.zeros(self.n, dtype=np.int64)  # suppressed members with people in them
+        self._count(np.ones(len(self.relation), dtype=bool))
+
+    def _count(self, rows: np.ndarray) -> None:
+        prot = self.suppressed[self.cell[rows]] & (self.den[self.cell[rows]] > 0)
+        np.add.at(self.protecting, self.relation[rows][prot], 1)
+
+    def suppress(self, cells: np.ndarray) -> np.ndarray:
+        """Suppress `cells`; returns the relations they are in."""
+        cells = cells[~self.suppressed[cells]]
+        self.suppressed[cells] = True
+        rows = np.isin(self.cell, cells)
+        self._count(rows)
+        return np.unique(self.relation[rows])
+
+    def rule_pass(self, relations: np.ndarray) -> np.ndarray:
+        """The cells the relation rules want suppressed, looking at `relations` only."""
+        rows = np.flatnonzero(np.isin(self.relation, relations))
+        rel, cell = self.relation[rows], self.cell[rows]
+        child_prot = self.suppressed[cell] & (self.den[cell] > 0) & ~self.parent[rows]
+        snum = np.bincount(rel, weights=np.where(child_prot, self.num[cell], 0), minlength=self.n)
+        sden = np.bincount(rel, weights=np.where(child_prot, self.den[cell], 0), minlength=self.n)
+        psup = np.zeros(self.n, dtype=bool)
+        psup[rel[self.parent[rows] & self.suppressed[cell]]] = True
+        fail = fails_rule(snum[relations], sden[relations], self.rules.iloc[self.first_cell[relations]])
+        need = relations[(self.protecting[relations] == 1) | (self.is_sum[relations] & ~psup[relations] & fail)]
+        return self.cheapest(need)
+
+    def cheapest(self, relations: np.ndarray) -> np.ndarray:
+        """For each relation, the published member with people in it that starts the smallest cascade (is
+        the first protecting cell in the fewest of its other relations), then has the smallest
+        denominator; children before the parent, so that a level above stays published where it can."""
+        if len(relations) == 0:
+            return np.array([], dtype=np.int64)
+        rows = np.flatnonzero(np.isin(self.relation, relations))
+        cell = self.cell[rows]
+        ok = ~self.suppressed[cell] & (self.den[cell] > 0)
+        rows, cell = rows[ok], cell[ok]
+        empty_rows = self.protecting[self.relation] == 0
+        new = np.bincount(self.cell[empty_rows], minlength=len(self.den))[cell]
+        order = np.lexsort((cell, self.den[cell], new, self.parent[rows], self.relation[rows]))
+        rel_sorted = self.relation[rows][order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = rel_sorted[1:] != rel_sorted[:-1]
+        return np.unique(cell[order][first])
+
+
+# --- the exact audit ---------------------------------------------------------------------------------------
+
+
+def recoverable(rows: list[dict[int, int]], seed: int = 0) -> set[int]:
+    """Unknowns whose value is the same in every solution of the homogeneous system `rows` (each row a
+    sparse {unknown: coefficient}): exactly the unknowns a published total pins down.
+
+    First peeling, which settles most of the system in linear time: a row with one unknown fixes it; an
+    unknown in only one row leaves that row no use for the others (it is fixed exactly when the row's other
+    unknowns are). The rest by sparse Gaussian elimination modulo a 61-bit prime (shortest row first, pivot
+    on its least-used column), then one random solution of the null space by back-substitution: an unknown
+    that is 0 in a random null vector is fixed by the equations, except with probability 2⁻⁶¹ per unknown —
+    and that error only ever suppresses one cell too many."""
+    rows = [{k: v % PRIME for k, v in r.items() if v % PRIME} for r in rows]
+    col_rows: dict[int, set[int]] = {}
+    for i, r in enumerate(rows):
+        for k in r:
+            col_rows.setdefault(k, set()).add(i)
+    fixed, dropped = _peel(rows, col_rows)
+    fixed |= _eliminate(rows, col_rows, seed)
+    for k, others in reversed(dropped):
+        if others <= fixed:
+            fixed.add(k)
+    return fixed
+
+
+def _peel(rows: list[dict[int, int]], col_rows: dict[int, set[int]]) -> tuple[set[int], list[tuple[int, set[int]]]]:
+    fixed: set[int] = set()
+    dropped: list[tuple[int, set[int]]] = []
+    live = [bool(r) for r in rows]
+
+    def drop_row(i: int) -> None:
+        live[i] = False
+        for k in rows[i]:
+            col_rows[k].discard(i)
+            todo_cols.append(k)
+        rows[i] = {}
+
+    todo_rows = [i for i, r in enumerate(rows) if len(r) == 1]
+    todo_cols = [k for k, rs in col_rows.items() if len(rs) == 1]
+    while todo_rows or todo_cols:
+        while todo_rows:
+            i = todo_rows.pop()
+            if not live[i] or len(rows[i]) != 1:
+                continue
+            (k,) = rows[i]
+            fixed.add(k)
+            for j in list(col_rows[k]):
+                del rows[j][k]
+                col_rows[k].discard(j)
+                if len(rows[j]) == 1:
+                    todo_rows.append(j)
+                elif not rows[j]:
+                    live[j] = False
+        while todo_cols and not todo_rows:
+            k = todo_cols.pop()
+            if k in fixed or len(col_rows[k]) != 1:
+                continue
+            (i,) = col_rows[k]
+            if len(rows[i]) < 2:
+                continue
+            dropped.append((k, set(rows[i]) - {k}))
+            drop_row(i)
+    return fixed, dropped
+
+
+def _eliminate(rows: list[dict[int, int]], col_rows: dict[int, set[int]], seed: int) -> set[int]:
+    heap = [(len(r), i) for i, r in enumerate(rows) if r]
+    heapq.heapify(heap)
+    done = [False] * len(rows)
+    pivots: list[tuple[int, dict[int, int]]] = []
+    while heap:
+        n, i = heapq.heappop(heap)
+        r = rows[i]
+        if done[i] or n != len(r):
+            continue
+        done[i] = True
+        if not r:
+            continue
+        col = min(r, key=lambda k: (len(col_rows[k]), k))
+        inv = pow(r[col], PRIME - 2, PRIME)
+        r = {k: v * inv % PRIME for k, v in r.items()}
+        rows[i] = r
+        for k in r:
+            col_rows[k].discard(i)
+        for j in list(col_rows[col]):
+            other = rows[j]
+            f = other[col]
+            for k, v in r.items():
+                w = (other.get(k, 0) - f * v) % PRIME
+                if w:
+                    if k not in other:
+                        col_rows[k].add(j)
+                    other[k] = w
+                elif k in other:
+                    del other[k]
+                    col_rows[k].discard(j)
+            heapq.heappush(heap, (len(other), j))
+        pivots.append((col, r))
+    rng = random.Random(seed)
+    value: dict[int, int] = {}
+    pivot_cols = {c for c, _ in pivots}
+    for c, r in reversed(pivots):
+        s = 0
+        for k, v in r.items():
+            if k != c:
+                if k not in value:
+                    value[k] = 0 if k in pivot_cols else rng.randrange(1, PRIME)
+                s += v * value[k]
+        value[c] = -s % PRIME
+    return {c for c in pivot_cols if value[c] == 0}
+
+
+def audit(rel: _Relations, indicator: np.ndarray, which: set[str] | None = None) -> np.ndarray:
+    """Suppressed cells (with people in them) that the published cells determine exactly; `indicator`
+    gives each cell's indicator, `which` limits the audit to some indicators."""
+    unknown = rel.suppressed & (rel.den > 0)
+    keep = unknown[rel.cell]
+    if which is not None:
+        keep &= np.isin(indicator[rel.cell], list(which))
+    rows = np.flatnonzero(keep)
+    ind = indicator[rel.cell[rows]]
+    rows = rows[np.lexsort((rel.cell[rows], rel.relation[rows], ind))]
+    ind = indicator[rel.cell[rows]]
+    found: list[int] = []
+    # relations never mix indicators, so each indicator is a separate system
+    for name in np.unique(ind):
+        part = rows[ind == name]
+        rel_ids, cell_ids, coefs = rel.relation[part], rel.cell[part], rel.coef[part]
+        cuts = np.flatnonzero(np.diff(rel_ids)) + 1
+        eqs = [
+            dict(zip(c.tolist(), k.tolist(), strict=True))
+            for c, k in zip(np.split(cell_ids, cuts), np.split(coefs, cuts), strict=True)
+        ]
+        found += recoverable(eqs)
+    return np.array(sorted(found), dtype=np.int64)
+
+
+def secondary_suppression(
+    cells: pd.DataFrame,
+    members: pd.DataFrame,
+    rules: pd.DataFrame,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[np.ndarray, dict]:
+    """The final suppression flags for `cells` (with `suppressed` from the primary rule), and a summary.
+
+    `rules` has one row per cell in the form of `rule_columns`."""
+    say = progress or (lambda s: None)
+    cells = cells.reset_index(drop=True)
+    indicator = cells["indicator_id"].to_numpy()
+    suppressed = cells["suppressed"].to_numpy().copy()
+    primary_count = int(suppressed.sum())
+    rel = _Relations(cell_relations(cells, members), cells, rules.reset_index(drop=True), suppressed)
+    rounds = audits = 0
+    dirty = np.arange(rel.n)
+    changed = set(np.unique(indicator).tolist())
+    while True:
+        while len(more := rel.rule_pass(dirty)):
+            changed |= set(np.unique(indicator[more]).tolist())
+            dirty = rel.suppress(more)
+            rounds += 1
+            say(f"rules round {rounds}: {len(more)} more")
+        exposed = audit(rel, indicator, changed)
+        audits += 1
+        say(f"audit {audits}: {len(exposed)} recoverable")
+        if len(exposed) == 0:
+            break
+        # one more in every relation of an exposed cell: fewer rounds of the (costly) audit
+        more = rel.cheapest(np.unique(rel.relation[np.isin(rel.cell, exposed)]))
+        changed = set(np.unique(indicator[more]).tolist())
+        dirty = rel.suppress(more)
+    summary = {
+        "primary": primary_count,
+        "secondary": int(suppressed.sum()) - primary_count,
+        "rule_rounds": rounds,
+        "audits": audits,
+        "relations": rel.n,
+    }
+    return suppressed, summary
