@@ -15,7 +15,7 @@ import pytest
 from figures import figures
 from levekar.indicators.catalogue import load_catalogue, parse_catalogue
 from levekar.indicators.disclosure import primary, rule_columns
-from levekar.indicators.engine import pool_years, roll_up, unit_counts, values, wilson
+from levekar.indicators.engine import Z95, medians, pool_years, roll_up, standardise, unit_counts, values, wilson
 from levekar.indicators.expr import DefinitionError, compile_expr
 from levekar.indicators.facts import connect, person_facts
 from levekar.schema.model import extract_schema
@@ -426,3 +426,64 @@ def test_persistent_low_income_over_three_consecutive_years(tmp_path):
     assert not got[2] and not got[3] and not got[4]
     assert pd.isna(got[5]) and pd.isna(got[6])
     assert con.execute(facts.filter(facts.year < 2020).persistent_low_income.count()) == 0
+
+
+def test_median_income_per_area_with_order_statistic_interval(tmp_path):
+    _, tables = connect(build_extract(tmp_path / "x"))
+    facts = person_facts(tables)
+    cat = load_catalogue(columns=set(facts.columns))
+    geo = pd.DataFrame({"grunnkrets": ["03010101", "03010102"], "area_code": "0301"})
+    m = medians(facts, cat, {"kommune": geo})
+    m = m[m.breakdown == "total"].set_index(["level", "area_code"])
+    # non-student persons: 100, 180, 200×4, 300×3, 375×6 → the 8th of 15 is 300; the interval ranks are
+    # round(7.5 ∓ 1.96·√15/2) = 4 and round(1 + 7.5 + 1.96·√15/2) = 12: 200 and 375
+    got = m.loc[("country", "0"), ["denominator", "value", "ci_low", "ci_high"]].tolist()
+    assert got == pytest.approx([15, 300, 200, 375])
+    assert m.loc[("kommune", "0301"), "value"] == 300
+    # 03010101: 100, 200×4, 300×2 (the student household left out) → 200; 03010102: 180, 300, 375×6 → even
+    # count, the mean of the two middle values (both 375)
+    assert (
+        m.loc[("grunnkrets", "03010101"), "value"] == pytest.approx(200)
+        and m.loc[("grunnkrets", "03010101"), "denominator"] == 7
+    )
+    assert m.loc[("grunnkrets", "03010102"), "value"] == 375 and m.loc[("grunnkrets", "03010102"), "denominator"] == 8
+    assert m["suppressed"].all()  # under 20 persons everywhere
+    assert m["numerator"].isna().all()
+
+
+def test_direct_age_standardisation_by_hand():
+    cat = load_catalogue()
+    ind = cat.get("mortality_age_standardised")
+    young, old = f"{ind.id}@0", f"{ind.id}@60"
+    rows = [
+        ("country", "0", young, 3, 600),
+        ("country", "0", old, 9, 400),
+        ("grunnkrets", "A", young, 1, 100),
+        ("grunnkrets", "A", old, 8, 200),
+    ]
+    rolled = pd.DataFrame(
+        [
+            {
+                "indicator_id": i,
+                "level": lv,
+                "area_code": a,
+                "year": 2020,
+                "pooled_years": 1,
+                "breakdown": "total",
+                "breakdown_value": "total",
+                "numerator": float(d),
+                "denominator": n,
+                "sum_squares": 0.0,
+            }
+            for lv, a, i, d, n in rows
+        ]
+    )
+    out = values(standardise(rolled, cat), cat).set_index("area_code")
+    # the standard: 600 and 400 persons → weights 0.6 and 0.4; A: 1000 × (0.6 · 1/100 + 0.4 · 8/200) = 22
+    assert out.loc["A", "value"] == pytest.approx(22.0)
+    assert out.loc["A", ["numerator", "denominator"]].tolist() == [9, 300]
+    sd = 1000 * np.sqrt(0.36 * 1 / 100**2 + 0.16 * 8 / 200**2)
+    assert out.loc["A", "ci_low"] == pytest.approx(22 - Z95 * sd)
+    assert out.loc["A", "ci_high"] == pytest.approx(22 + Z95 * sd)
+    # the country against itself is its crude rate: 12 deaths per 1000 persons
+    assert out.loc["0", "value"] == pytest.approx(12.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -10,7 +11,7 @@ import yaml
 
 from levekar.indicators.expr import DefinitionError, columns_of
 
-KINDS = {"share", "mean"}
+KINDS = {"share", "mean", "standardised", "median"}
 DIRECTIONS = {"higher_is_worse", "higher_is_better", "neutral"}
 
 
@@ -28,6 +29,13 @@ class Indicator:
     unit: str = "percent"
     disclosure: str = "default"
     screening: bool = False
+    age_groups: tuple[int, ...] = ()  # lower bounds of the standard's age groups (kind: standardised)
+    per: int = 1  # rate per this many persons (kind: standardised)
+
+    def age_group_ids(self) -> list[tuple[str, int, int | None]]:
+        """The internal per-age-group counts a standardised rate is built from: (id, lower, upper)."""
+        bounds = [*self.age_groups, None]
+        return [(f"{self.id}@{lo}", lo, hi) for lo, hi in itertools.pairwise(bounds)]
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ def parse_catalogue(doc: dict, source: str = "catalogue", columns: set[str] | No
             "kind",
             "direction",
             "population",
-            "value" if d.get("kind") == "mean" else "numerator",
+            "value" if d.get("kind") in ("mean", "median") else "numerator",
         ):
             if key not in d:
                 errors.append(f"{where}: missing {key!r}")
@@ -71,6 +79,8 @@ def parse_catalogue(doc: dict, source: str = "catalogue", columns: set[str] | No
             errors.append(f"{where}: kind must be one of {sorted(KINDS)}")
         if d["direction"] not in DIRECTIONS:
             errors.append(f"{where}: direction must be one of {sorted(DIRECTIONS)}")
+        if d["kind"] == "standardised" and not d.get("age_groups"):
+            errors.append(f"{where}: a standardised rate needs age_groups (lower bounds of the standard's groups)")
         for b in d.get("breakdowns", []):
             if b not in doc.get("breakdowns", {}):
                 errors.append(f"{where}: unknown breakdown {b!r}")
@@ -96,6 +106,8 @@ def parse_catalogue(doc: dict, source: str = "catalogue", columns: set[str] | No
                 breakdowns=tuple(d.get("breakdowns", [])),
                 value=d.get("value"),
                 unit=d.get("unit", "percent" if d["kind"] == "share" else ""),
+                age_groups=tuple(d.get("age_groups", ())),
+                per=int(d.get("per", 1)),
                 disclosure=d.get("disclosure", "default"),
                 screening=bool(d.get("screening", False)),
             )

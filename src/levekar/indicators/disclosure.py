@@ -63,7 +63,7 @@ def area_relations(members: pd.DataFrame) -> pd.DataFrame:
     for parent in levels:
         pm = members[members.level == parent][["area_code", "grunnkrets"]].rename(columns={"area_code": "parent"})
         if parent == "country":
-            children = ["kommune"]
+            children = ["kommune" if "kommune" in levels else "grunnkrets"]
         else:
             children = [lv for lv in levels if lv not in (parent, "country")] + ["grunnkrets"]
         related: set[str] = set()
@@ -84,9 +84,12 @@ def area_relations(members: pd.DataFrame) -> pd.DataFrame:
                 rest = pm[~pm.grunnkrets.isin(covered) & pm.parent.isin(inside.parent)]
                 rows = pd.concat([rows, rest.rename(columns={"grunnkrets": "child"}).assign(child_level="grunnkrets")])
             out.append(rows.assign(parent_level=parent, via=child))
+    cols = ["relation", "parent_level", "parent", "child_level", "child"]
+    if not out:
+        return pd.DataFrame(columns=cols)
     rel = pd.concat(out, ignore_index=True)
     rel["relation"] = rel.groupby(["parent_level", "parent", "via"], sort=True).ngroup()
-    return rel[["relation", "parent_level", "parent", "child_level", "child"]]
+    return rel[cols]
 
 
 def crossing_relations(members: pd.DataFrame) -> pd.DataFrame:
@@ -189,23 +192,20 @@ def _long(pairs: pd.DataFrame, group: list[str]) -> pd.DataFrame:
 
 
 def primary(num, den, rule: pd.DataFrame | dict) -> np.ndarray:
-    """The primary rule: True where a cell may not be published — a denominator under the minimum, or a
-    count or its complement within the small-count range. `rule` is in the form of `rule_columns`, one for
-    all cells or one row per cell; for means (`mean`) only the number of persons averaged counts."""
+    """The primary rule, for a cell or a sum of cells an attacker can form: True where it may not be
+    published — a denominator under the minimum, or a count or its complement within the small-count
+    range. A cell over nobody (denominator 0) reveals nothing: it is published as empty ("..").
+    `rule` is in the form of `rule_columns`, one for all cells or one row per cell; for means (`mean`) only
+    the number of persons averaged counts."""
     num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
     lo, hi, clo, chi, mind = (np.asarray(rule[k], dtype=float) for k in ("lo", "hi", "clo", "chi", "min_denominator"))
     comp = den - num
     small = ((num >= lo) & (num <= hi)) | ((comp >= clo) & (comp <= chi))
-    return (den < mind) | (~np.asarray(rule["mean"], dtype=bool) & small)
-
-
-def fails_rule(num, den, rule: pd.DataFrame | dict) -> np.ndarray:
-    """`primary` for a sum of cells an attacker can form: a sum over nobody reveals nothing."""
-    return (np.asarray(den, dtype=float) > 0) & primary(num, den, rule)
+    return (den > 0) & ((den < mind) | (~np.asarray(rule["mean"], dtype=bool) & small))
 
 
 def rule_columns(rule: dict, mean: bool = False) -> dict:
-    """A catalogue disclosure rule in the flat form `fails_rule` takes."""
+    """A catalogue disclosure rule in the flat form `primary` takes."""
     lo, hi = rule["small_counts"]
     clo, chi = rule["small_complements"]
     return {"min_denominator": rule["min_denominator"], "lo": lo, "hi": hi, "clo": clo, "chi": chi, "mean": mean}
@@ -253,7 +253,7 @@ class _Relations:
         sden = np.bincount(rel, weights=np.where(child_prot, self.den[cell], 0), minlength=self.n)
         psup = np.zeros(self.n, dtype=bool)
         psup[rel[self.parent[rows] & self.suppressed[cell]]] = True
-        fail = fails_rule(snum[relations], sden[relations], self.rules.iloc[self.first_cell[relations]])
+        fail = primary(snum[relations], sden[relations], self.rules.iloc[self.first_cell[relations]])
         need = relations[(self.protecting[relations] == 1) | (self.is_sum[relations] & ~psup[relations] & fail)]
         return self.cheapest(need)
 

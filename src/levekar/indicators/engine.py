@@ -13,7 +13,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from levekar.indicators.catalogue import Catalogue
+from levekar.indicators.catalogue import Catalogue, Indicator
 from levekar.indicators.disclosure import primary, rule_columns
 from levekar.indicators.expr import compile_expr
 
@@ -27,45 +27,137 @@ def _as_column(expr: ir.Value, t: ir.Table) -> ir.Column:
     return ibis.ifelse(t.year.notnull(), expr, expr) if isinstance(expr, ir.Scalar) else expr
 
 
+def _count_specs(i: Indicator) -> list[tuple[str, str, str]]:
+    """(internal id, population, numerator) of the counts an indicator is made of: itself, or for a
+    standardised rate one count per age group of the standard."""
+    if i.kind == "standardised":
+        return [
+            (gid, f"({i.population}) AND age >= {lo}" + (f" AND age < {hi}" if hi is not None else ""), i.numerator)
+            for gid, lo, hi in i.age_group_ids()
+        ]
+    return [(i.id, i.population, i.numerator or "")]
+
+
 def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
-    """Numerator and denominator of every indicator per grunnkrets, year and breakdown cell (long format:
-    grunnkrets, year, breakdown, breakdown_value, indicator_id, numerator, denominator)."""
+    """Numerator and denominator of every additive indicator per grunnkrets, year and breakdown cell (long
+    format: grunnkrets, year, breakdown, breakdown_value, indicator_id, numerator, denominator, sum_squares).
+    Medians are not sums; they are computed per level (`medians`)."""
     parts = []
     for dim in [TOTAL, *catalogue.breakdowns]:
-        inds = [i for i in catalogue.indicators if dim == TOTAL or dim in i.breakdowns]
+        inds = [i for i in catalogue.indicators if (dim == TOTAL or dim in i.breakdowns) and i.kind != "median"]
         if not inds:
             continue
         value = ibis.literal(TOTAL) if dim == TOTAL else facts[catalogue.breakdowns[dim]["column"]].cast("string")
         t = facts.mutate(breakdown=ibis.literal(dim), breakdown_value=value)
         aggs = {}
+        ids = []
         for i in inds:
-            pop = _as_column(compile_expr(i.population, t), t).fill_null(False)
-            if i.kind == "mean":
-                # exact decimal sums: a parallel float sum changes in its last bits from run to run
-                x = _as_column(compile_expr(i.value, t), t).cast("float64").round(4).cast("decimal(38, 4)")
-                pop = pop & x.notnull()
-                aggs[f"{i.id}__num"] = ibis.ifelse(pop, x, 0).sum()
-                aggs[f"{i.id}__ss"] = ibis.ifelse(pop, (x * x).cast("decimal(38, 8)"), 0).sum()
-            else:
-                num = _as_column(compile_expr(i.numerator, t), t).fill_null(False)
-                aggs[f"{i.id}__num"] = (pop & num).sum().cast("float64")
-                aggs[f"{i.id}__ss"] = ibis.literal(0.0)
-            aggs[f"{i.id}__den"] = pop.sum()
+            for n, (cid, population, numerator) in enumerate(_count_specs(i)):
+                col = f"{i.id}__{n}"
+                ids.append((cid, col))
+                pop = _as_column(compile_expr(population, t), t).fill_null(False)
+                if i.kind == "mean":
+                    # exact decimal sums: a parallel float sum changes in its last bits from run to run
+                    x = _as_column(compile_expr(i.value, t), t).cast("float64").round(4).cast("decimal(38, 4)")
+                    pop = pop & x.notnull()
+                    aggs[f"{col}__num"] = ibis.ifelse(pop, x, 0).sum()
+                    aggs[f"{col}__ss"] = ibis.ifelse(pop, (x * x).cast("decimal(38, 8)"), 0).sum()
+                else:
+                    num = _as_column(compile_expr(numerator, t), t).fill_null(False)
+                    aggs[f"{col}__num"] = (pop & num).sum().cast("float64")
+                    aggs[f"{col}__ss"] = ibis.literal(0.0)
+                aggs[f"{col}__den"] = pop.sum()
         wide = t.group_by(["grunnkrets", "year", "breakdown", "breakdown_value"]).aggregate(**aggs)
-        for i in inds:
+        for cid, col in ids:
             parts.append(
                 wide.select(
                     "grunnkrets",
                     "year",
                     "breakdown",
                     "breakdown_value",
-                    indicator_id=ibis.literal(i.id),
-                    numerator=wide[f"{i.id}__num"].cast("float64"),
-                    denominator=wide[f"{i.id}__den"].cast("int64"),
-                    sum_squares=wide[f"{i.id}__ss"].cast("float64"),
+                    indicator_id=ibis.literal(cid),
+                    numerator=wide[f"{col}__num"].cast("float64"),
+                    denominator=wide[f"{col}__den"].cast("int64"),
+                    sum_squares=wide[f"{col}__ss"].cast("float64"),
                 )
             )
     return ibis.union(*parts)
+
+
+def medians(facts: ir.Table, catalogue: Catalogue, levels: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Medians per area at every level, year and breakdown cell (not sums, so computed per level from the
+    persons: one grouped pass per breakdown over the facts joined to every level's grunnkrets → area map).
+
+    The 95 % interval is the distribution-free one from order statistics: the values of rank
+    n/2 − 1.96·√n/2 and 1 + n/2 + 1.96·√n/2 among the n sorted values. Primary rule: the number of persons."""
+    inds = [i for i in catalogue.indicators if i.kind == "median"]
+    if not inds:
+        return pd.DataFrame()
+    maps = [m[["grunnkrets", "area_code"]].assign(level=name) for name, m in levels.items()]
+    gk = pd.Series(sorted(set().union(*(set(m["grunnkrets"]) for m in levels.values()))), dtype=str)
+    maps += [pd.DataFrame({"grunnkrets": gk, "area_code": gk, "level": "grunnkrets"})]
+    maps += [pd.DataFrame({"grunnkrets": gk, "area_code": "0", "level": "country"})]
+    area = ibis.memtable(pd.concat(maps, ignore_index=True).astype(str))
+    out = []
+    for i in inds:
+        for dim in [TOTAL, *i.breakdowns]:
+            f = facts.filter(
+                _as_column(compile_expr(i.population, facts), facts).fill_null(False)
+                & compile_expr(i.value, facts).notnull()
+            )
+            bv = ibis.literal(TOTAL) if dim == TOTAL else f[catalogue.breakdowns[dim]["column"]].cast("string")
+            t = f.select("grunnkrets", "year", breakdown_value=bv, x=compile_expr(i.value, f).cast("float64"))
+            t = t.join(area, "grunnkrets")
+            a = t.group_by(["level", "area_code", "year", "breakdown_value"]).aggregate(
+                denominator=t.x.count(), xs=t.x.collect(order_by=t.x)
+            )
+            half = Z95 * a.denominator.cast("float64").sqrt() / 2
+            lo = (a.denominator / 2 - half).round().cast("int64").clip(lower=1)
+            hi = (1 + a.denominator / 2 + half).round().cast("int64").clip(upper=a.denominator)
+            a = a.select(
+                "level",
+                "area_code",
+                "year",
+                "breakdown_value",
+                "denominator",
+                value=(a.xs[(a.denominator - 1) // 2] + a.xs[a.denominator // 2]) / 2,
+                ci_low=a.xs[lo - 1],
+                ci_high=a.xs[hi - 1],
+            )
+            out.append(a.execute().assign(indicator_id=i.id, breakdown=dim))
+    m = pd.concat(out, ignore_index=True).assign(pooled_years=1, numerator=np.nan)
+    m["suppressed"] = primary(0, m["denominator"], cell_rules(m["indicator_id"], catalogue))
+    return m
+
+
+def standardise(rolled: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+    """Directly age-standardised rates from the per-age-group counts: the country's population (same year
+    or window, all breakdowns together) is the standard, w_g = its share in age group g, and
+
+        rate = per × Σ_g w_g · d_g / n_g,   var = per² × Σ_g w_g² · d_g / n_g²  (Poisson counts)
+
+    with d_g deaths (numerator) and n_g persons; an age group nobody in the cell belongs to adds 0. The
+    internal rows are replaced by one row per cell with numerator Σ d_g, denominator Σ n_g, `rate` and
+    `rate_var`."""
+    keys = ["level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
+    out = [rolled[~rolled.indicator_id.str.contains("@", regex=False)]]
+    for i in (i for i in catalogue.indicators if i.kind == "standardised"):
+        ids = [gid for gid, _, _ in i.age_group_ids()]
+        g = rolled[rolled.indicator_id.isin(ids)]
+        std = g[(g.level == "country") & (g.breakdown == TOTAL)][
+            ["indicator_id", "year", "pooled_years", "denominator"]
+        ]
+        std = std.assign(w=std.denominator / std.groupby(["year", "pooled_years"]).denominator.transform("sum"))
+        g = g.merge(std.drop(columns="denominator"), on=["indicator_id", "year", "pooled_years"], how="left")
+        n = g.denominator.to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g["r"] = np.where(n > 0, g.w * g.numerator / n, 0.0) * i.per
+            g["v"] = np.where(n > 0, g.w**2 * g.numerator / n**2, 0.0) * i.per**2
+        agg = g.groupby(keys, as_index=False).agg(
+            numerator=("numerator", "sum"), denominator=("denominator", "sum"), rate=("r", "sum"), rate_var=("v", "sum")
+        )
+        out.append(agg.assign(indicator_id=i.id, sum_squares=0.0))
+    return pd.concat(out, ignore_index=True)
 
 
 def roll_up(counts: pd.DataFrame, levels: dict[str, pd.DataFrame], strict: bool = False) -> pd.DataFrame:
@@ -128,6 +220,13 @@ def values(table: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
     t["value"] = np.where(share, 100 * mean, mean)
     t["ci_low"] = np.where(share, 100 * lo, np.where(n > 1, mean - half, np.nan))
     t["ci_high"] = np.where(share, 100 * hi, np.where(n > 1, mean + half, np.nan))
+    if "rate" in t:  # standardised rates: normal interval on the Poisson variance, not below 0
+        std = (kind == "standardised").to_numpy() & (n > 0)
+        rate, sd = t["rate"].to_numpy(dtype=float), np.sqrt(t["rate_var"].to_numpy(dtype=float))
+        t.loc[std, "value"] = rate[std]
+        t.loc[std, "ci_low"] = np.maximum(rate - Z95 * sd, 0)[std]
+        t.loc[std, "ci_high"] = (rate + Z95 * sd)[std]
+        t = t.drop(columns=["rate", "rate_var"])
     t["suppressed"] = primary(t["numerator"], t["denominator"], cell_rules(t["indicator_id"], catalogue))
     return t.drop(columns=["sum_squares"])
 
@@ -136,7 +235,10 @@ def cell_rules(indicator_ids: pd.Series, catalogue: Catalogue) -> pd.DataFrame:
     """The disclosure rule of each cell's indicator, one row per cell."""
     rules = pd.DataFrame(
         [
-            {"indicator_id": i.id, **rule_columns(catalogue.disclosure_rules[i.disclosure], i.kind == "mean")}
+            {
+                "indicator_id": i.id,
+                **rule_columns(catalogue.disclosure_rules[i.disclosure], i.kind in ("mean", "median")),
+            }
             for i in catalogue.indicators
         ]
     )

@@ -11,7 +11,7 @@ import pandas as pd
 from levekar.indicators.catalogue import Catalogue, load_catalogue
 from levekar.indicators.compare import add_comparisons
 from levekar.indicators.disclosure import membership, secondary_suppression
-from levekar.indicators.engine import cell_rules, pool_years, roll_up, unit_counts, values
+from levekar.indicators.engine import cell_rules, medians, pool_years, roll_up, standardise, unit_counts, values
 from levekar.indicators.expr import columns_of
 from levekar.indicators.facts import connect, person_facts
 
@@ -67,11 +67,14 @@ def compute_indicators(
     zonings = tables["zonings"].execute() if "zonings" in tables else None
     levels = level_mappings(geography, areas, zonings)
     say("rolling up", 0.6)
-    rolled = pool_years(roll_up(counts, levels))
+    rolled = standardise(pool_years(roll_up(counts, levels)), catalogue)
     vals = values(rolled, catalogue)
     say("protecting", 0.7)
     members = membership(levels, geography["grunnkrets"])
     vals["suppressed"], disclosure = secondary_suppression(vals, members, cell_rules(vals["indicator_id"], catalogue))
+    say("medians", 0.75)
+    # medians are not sums: nothing can be subtracted from them, so the primary rule is all they need
+    vals = pd.concat([vals, medians(facts, catalogue, levels)], ignore_index=True)
     kommune_of = pd.concat(
         [
             m.merge(geography[["grunnkrets", "kommune"]], on="grunnkrets")[["area_code", "kommune"]]

@@ -1,0 +1,77 @@
+"""The attacker of the disclosure tests, written apart from levekar.indicators.disclosure.
+
+It knows what anyone can download: the published cells (counts where not suppressed) and which grunnkretser
+make up each area. It writes every cell as a sum of base cells (grunnkrets × single year × breakdown value),
+adds the margins of the base cells (a total is the sum over each breakdown's values), and asks for each
+suppressed cell whether the published cells pin it down.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+
+from levekar.indicators.disclosure import recoverable
+
+KEY = ["level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
+
+
+def exact_rank(rows: list[list[Fraction]]) -> int:
+    """Rank over the rationals by plain Gaussian elimination."""
+    m = [r[:] for r in rows]
+    rank = 0
+    cols = len(m[0]) if m else 0
+    for c in range(cols):
+        pivot = next((i for i in range(rank, len(m)) if m[i][c] != 0), None)
+        if pivot is None:
+            continue
+        m[rank], m[pivot] = m[pivot], m[rank]
+        for i in range(len(m)):
+            if i != rank and m[i][c] != 0:
+                f = m[i][c] / m[rank][c]
+                m[i] = [a - f * b for a, b in zip(m[i], m[rank], strict=True)]
+        rank += 1
+    return rank
+
+
+def determined_exactly(known: list[list[int]], target: list[int]) -> bool:
+    """Whether `target` is a linear combination of the `known` rows (rational arithmetic)."""
+    k = [[Fraction(x) for x in r] for r in known]
+    if not k:
+        return not any(target)
+    return exact_rank(k) == exact_rank([*k, [Fraction(x) for x in target]])
+
+
+def attack_store(values: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """The suppressed cells of a published table that the published ones determine (should be none).
+
+    `values` is the published `indicator_values` table, `members` its `area_grunnkrets` table. The attacker
+    does not know which suppressed cells are empty (the store hides their denominators)."""
+    found = []
+    for _, v in values.groupby("indicator_id", sort=True):
+        v = v.reset_index(drop=True).assign(col=lambda d: np.arange(len(d)))
+        is_base = ((v.level == "grunnkrets") & (v.pooled_years == 1)).to_numpy()
+        base = v[is_base]
+        eqs: list[dict[int, int]] = []
+        # margins of the base cells: total = sum of each breakdown's values
+        tot = base[base.breakdown == "total"][["area_code", "year", "col"]].rename(columns={"col": "t"})
+        parts = base[base.breakdown != "total"].merge(tot, on=["area_code", "year"])
+        for (t, _), part in parts.groupby(["t", "breakdown"]):
+            eqs.append({int(t): 1, **{int(c): -1 for c in part.col}})
+        # every other cell as the sum of its base cells
+        other = v[~is_base].merge(members, on=["level", "area_code"])
+        b = base[["area_code", "year", "breakdown", "breakdown_value", "col"]].rename(
+            columns={"area_code": "grunnkrets", "year": "y", "col": "b"}
+        )
+        j = other.merge(b, on=["grunnkrets", "breakdown", "breakdown_value"])
+        j = j[(j.y <= j.year) & (j.y > j.year - j.pooled_years)]
+        for c, part in j.groupby("col"):
+            eqs.append({int(c): 1, **{int(x): -1 for x in part.b}})
+        # published cells are known: substitute them away
+        known = set(v.col[~v.suppressed.to_numpy()].tolist())
+        system = [e for e in ({c: x for c, x in e.items() if c not in known} for e in eqs) if e]
+        for c in sorted(recoverable(system)):
+            found.append(tuple(v.loc[c, ["indicator_id", *KEY]]))
+    return pd.DataFrame(found, columns=["indicator_id", *KEY])
