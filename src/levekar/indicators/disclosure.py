@@ -1,26 +1,28 @@
 """Secondary suppression: no suppressed count can be worked out from the published ones.
 
-The model (docs/indicators.md, "Disclosure control"). Every published cell of an indicator — a level, area,
-year or pooled window, and breakdown value — is a sum of base cells (grunnkrets × single year × breakdown
-value). The cells are tied together by additive relations:
+Every published cell of an indicator — a level, area, year or pooled window, and breakdown value — is a sum
+of base cells (grunnkrets × single year × breakdown value). The cells are tied by additive relations:
 
 - margins: a cell's total is the sum over the values of each breakdown;
-- geography: an area is the sum of the areas of another level it contains plus the grunnkretser left over
+- geography: an area is the sum of the areas of another level inside it plus the grunnkretser left over
   (an analysis area = its grunnkretser; a bydel = the analysis areas inside it + the rest; a kommune = its
-  bydeler + the rest; the country = its kommuner), which is how two published geographies are subtracted;
-- years: a pooled value is the sum of its single years.
+  bydeler + the rest; the country = its kommuner) — how two nested geographies are subtracted; two areas
+  that overlap without nesting (an analysis area and a zone) share their intersection;
+- years: a pooled value is the sum of its single years, and two overlapping windows differ by their first
+  and last years.
 
-Denominators are treated as public (population counts by area, sex and background are published by SSB
-anyway), so what is protected is each numerator, and with it its complement. A cell whose denominator is 0
-is known to be 0 and protects nothing.
+Denominators are treated as public (SSB publishes population counts by area, sex and age), so what is
+protected is each numerator, and with it its complement. A cell over nobody reveals nothing and is published
+as empty. Protection is per indicator: identities between different indicators' counts are not modelled.
 
 Two passes, repeated until neither changes anything:
-1. *rules per relation* (fast, vectorised): a relation may not have exactly one suppressed member, and the
-   suppressed members of a relation whose total is published may not add up to a small group (the primary
-   rule applied to their sum) — otherwise the published sibling with the smallest denominator is suppressed;
-2. *an exact audit*: the published cells as linear equations over the suppressed ones, solved modulo a large
-   prime by sparse elimination; a suppressed cell is recoverable when it is the same in every solution. For
-   each recoverable cell one more sibling is suppressed.
+1. *rules per relation* (vectorised, looking only at relations that changed): a relation may not have exactly
+   one suppressed member, and the suppressed members of a relation whose total is published may not add up
+   to a small group (the primary rule on their sum) — otherwise one more member is suppressed: the one that
+   starts the smallest cascade, then has the smallest denominator, children before the parent;
+2. *an exact audit* (the attacker): the published cells as linear equations over the suppressed ones, solved
+   modulo a 61-bit prime by peeling and sparse elimination; a suppressed cell is recoverable when it takes
+   the same value in every solution. Each relation of a recoverable cell gets one more suppressed member.
 """
 
 from __future__ import annotations

@@ -29,6 +29,13 @@ def _fmt(v) -> str:
     return ".." if v is None or pd.isna(v) else f"{float(v):.1f}"
 
 
+def _count(v) -> str | int:
+    """A count; a median has none (".."); a mean's numerator is a sum, written with its decimals."""
+    if v is None or pd.isna(v):
+        return ".."
+    return int(v) if float(v).is_integer() else f"{float(v):.4f}"
+
+
 def _csv_bytes(values: pd.DataFrame) -> bytes:
     """CSV with SSB's table symbols (`:` suppressed, `..` missing) and one decimal for percentages."""
     buf = io.StringIO()
@@ -54,8 +61,8 @@ def _csv_bytes(values: pd.DataFrame) -> bytes:
             body = [":", ":", ":", ":", ":", _fmt(r.value_kommune), _fmt(r.value_country), ":", ""]
         else:
             body = [
-                int(r.numerator),
-                int(r.denominator),
+                _count(r.numerator),
+                _count(r.denominator),
                 _fmt(r.value),
                 _fmt(r.ci_low),
                 _fmt(r.ci_high),
