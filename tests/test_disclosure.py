@@ -15,7 +15,7 @@ from fractions import Fraction
 import duckdb
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from attacker import attack_store, exact_rank
@@ -28,16 +28,18 @@ RULE = rule_columns({"min_denominator": 20, "small_counts": [1, 4], "small_compl
 # --- the solver ------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(
     st.lists(
-        st.dictionaries(st.integers(0, 7), st.sampled_from([-2, -1, 1, 1, 1, 3]), min_size=1, max_size=5),
+        st.dictionaries(st.integers(0, 5), st.sampled_from([-2, -1, 1, 1, 1, 3]), min_size=1, max_size=4),
         min_size=1,
-        max_size=9,
+        max_size=7,
     )
 )
+# an unknown in one row only, fixed through a combination of the others' (found on the embedded default)
+@example([{0: 1, 1: 1, 2: 1}, {1: 1, 2: 1}])
 def test_recoverable_agrees_with_rational_rank(rows):
-    n = 8
+    n = 6
     dense = [[Fraction(r.get(c, 0)) for c in range(n)] for r in rows]
     rank = exact_rank(dense)
     fixed = recoverable(rows)

@@ -69,6 +69,7 @@ def area_relations(members: pd.DataFrame) -> pd.DataFrame:
         else:
             children = [lv for lv in levels if lv not in (parent, "country")] + ["grunnkrets"]
         related: set[str] = set()
+        generated: set[str] = set()
         for child in children:
             cm = members[members.level == child][["area_code", "grunnkrets"]].rename(columns={"area_code": "child"})
             j = pm.merge(cm, on="grunnkrets")
@@ -85,8 +86,14 @@ def area_relations(members: pd.DataFrame) -> pd.DataFrame:
                 covered = j.merge(inside, on=["parent", "child"])["grunnkrets"]
                 rest = pm[~pm.grunnkrets.isin(covered) & pm.parent.isin(inside.parent)]
                 rows = pd.concat([rows, rest.rename(columns={"grunnkrets": "child"}).assign(child_level="grunnkrets")])
-            out.append(rows.assign(parent_level=parent, via=child))
-    cols = ["relation", "parent_level", "parent", "child_level", "child"]
+            rows = rows.assign(parent_level=parent, via=child)
+            # a generating set (the rest follows from it), enough for the exact audit: every area as the sum
+            # of its grunnkretser, a kommune through the first level inside it, the country through kommuner
+            first = ~rows.parent.isin(generated)
+            rows["generating"] = (child == "grunnkrets") | (parent == "country") | ((parent == "kommune") & first)
+            generated |= set(rows.parent)
+            out.append(rows)
+    cols = ["relation", "parent_level", "parent", "child_level", "child", "generating"]
     if not out:
         return pd.DataFrame(columns=cols)
     rel = pd.concat(out, ignore_index=True)
@@ -129,14 +136,16 @@ def crossing_relations(members: pd.DataFrame) -> pd.DataFrame:
 
 
 def cell_relations(cells: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
-    """Every additive relation among the cells as a long table (relation, cell, parent, coef): the members
-    times `coef` add up to 0; `parent` marks the total of a sum. `cell` is the row position in `cells`."""
+    """Every additive relation among the cells as a long table (relation, cell, parent, coef, generating):
+    the members times `coef` add up to 0; `parent` marks the total of a sum; `generating` marks a set of
+    relations all others follow from. `cell` is the row position in `cells`."""
     c = cells[CELL_KEYS].reset_index(drop=True).assign(cell=np.arange(len(cells)))
     parts = []
     # margins: total = sum over the values of each breakdown
     tot = c[c.breakdown == TOTAL].drop(columns=["breakdown", "breakdown_value"]).rename(columns={"cell": "parent"})
     br = c[c.breakdown != TOTAL].merge(tot, on=["indicator_id", "level", "area_code", "year", "pooled_years"])
-    parts.append(_long(br, ["parent", "breakdown"]))
+    base = (c.level == "grunnkrets") & (c.pooled_years == 1)
+    parts.append(_long(br.assign(generating=base.to_numpy()[br.parent]), ["parent", "breakdown"]))
     # pooled years: the pooled cell = the sum of its single years
     pooled = c[c.pooled_years > 1]
     if len(pooled):
@@ -144,7 +153,7 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
         single = c[c.pooled_years == 1].drop(columns="pooled_years").rename(columns={"year": "y"})
         j = pooled.rename(columns={"cell": "parent"}).merge(single, on=same)
         j = j[(j.y <= j.year) & (j.y > j.year - j.pooled_years)]
-        parts.append(_long(j, ["parent"]))
+        parts.append(_long(j.assign(generating=j.level == "grunnkrets"), ["parent"]))
         # two overlapping windows: pooled(y) − pooled(y−1) = single(y) − single(y−w), a classic difference
         prev = pooled.assign(year=pooled.year + 1).rename(columns={"cell": "prev"})
         d = pooled.merge(prev, on=[*same, "year", "pooled_years"])
@@ -160,7 +169,7 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
                         for c, k in (("cell", 1), ("prev", -1), ("new", -1), ("old", 1))
                     ],
                     ignore_index=True,
-                ).assign(parent=False)
+                ).assign(parent=False, generating=False)
             )
     # geography
     rel = area_relations(members)
@@ -173,7 +182,7 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
     if len(cross):
         j = cross.merge(c, on=["level", "area_code"])
         j["relation"] = j.groupby(["relation", *key], sort=True).ngroup()
-        parts.append(j[["relation", "cell", "coef"]].assign(parent=False))
+        parts.append(j[["relation", "cell", "coef"]].assign(parent=False, generating=False))
     out = []
     offset = 0
     for p in parts:
@@ -183,10 +192,10 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
 
 
 def _long(pairs: pd.DataFrame, group: list[str]) -> pd.DataFrame:
-    """(parent, cell) pairs grouped into relations → long table with the parent as a member."""
+    """(parent, cell, generating) pairs grouped into relations → long table with the parent as a member."""
     pairs = pairs.assign(relation=pairs.groupby(group, sort=True).ngroup())
-    kids = pairs[["relation", "cell"]].assign(parent=False, coef=-1)
-    heads = pairs.drop_duplicates("relation")[["relation", "parent"]].rename(columns={"parent": "cell"})
+    kids = pairs[["relation", "cell", "generating"]].assign(parent=False, coef=-1)
+    heads = pairs.drop_duplicates("relation")[["relation", "parent", "generating"]].rename(columns={"parent": "cell"})
     return pd.concat([heads.assign(parent=True, coef=1), kids], ignore_index=True)
 
 
@@ -222,6 +231,7 @@ class _Relations:
         self.cell = rel["cell"].to_numpy()
         self.parent = rel["parent"].to_numpy()
         self.coef = rel["coef"].to_numpy()
+        self.generating = rel["generating"].to_numpy(dtype=bool)
         self.n = int(self.relation.max()) + 1 if len(rel) else 0
         self.den = cells["denominator"].to_numpy()
         self.num = cells["numerator"].to_numpy(dtype=float)
@@ -285,43 +295,38 @@ def recoverable(rows: list[dict[int, int]], seed: int = 0) -> set[int]:
     """Unknowns whose value is the same in every solution of the homogeneous system `rows` (each row a
     sparse {unknown: coefficient}): exactly the unknowns a published total pins down.
 
-    First peeling, which settles most of the system in linear time: a row with one unknown fixes it; an
-    unknown in only one row leaves that row no use for the others (it is fixed exactly when the row's other
-    unknowns are). The rest by sparse Gaussian elimination modulo a 61-bit prime (shortest row first, pivot
-    on its least-used column), then one random solution of the null space by back-substitution: an unknown
-    that is 0 in a random null vector is fixed by the equations, except with probability 2⁻⁶¹ per unknown —
-    and that error only ever suppresses one cell too many."""
+    The test: one random vector z of the null space, modulo a 61-bit prime. An unknown with z = 0 is fixed
+    by the equations, except with probability 2⁻⁶¹ per unknown — and that error only ever suppresses one
+    cell too many. z is built in three steps:
+    1. peeling, which settles most of the system in linear time: a row with one unknown fixes it (z = 0);
+       an unknown that is in only one row puts that row aside (z follows from the row's other unknowns);
+    2. sparse Gaussian elimination of the rest (shortest row first, pivot on its least-used column), free
+       unknowns drawn at random, pivots by back-substitution;
+    3. the rows put aside, in reverse order."""
     rows = [{k: v % PRIME for k, v in r.items() if v % PRIME} for r in rows]
     col_rows: dict[int, set[int]] = {}
     for i, r in enumerate(rows):
         for k in r:
             col_rows.setdefault(k, set()).add(i)
-    fixed, dropped = _peel(rows, col_rows)
-    fixed |= _eliminate(rows, col_rows, seed)
-    for k, others in reversed(dropped):
-        if others <= fixed:
-            fixed.add(k)
-    return fixed
+    fixed, aside = _peel(rows, col_rows)
+    rng = random.Random(seed)
+    z = _eliminate(rows, col_rows, rng)
+    z.update(dict.fromkeys(fixed, 0))
+    for k, row in reversed(aside):
+        s = sum(v * z.setdefault(j, rng.randrange(1, PRIME)) for j, v in row.items() if j != k)
+        z[k] = -s * pow(row[k], PRIME - 2, PRIME) % PRIME
+    return {k for k in col_rows if z.get(k, 1) == 0}
 
 
-def _peel(rows: list[dict[int, int]], col_rows: dict[int, set[int]]) -> tuple[set[int], list[tuple[int, set[int]]]]:
+def _peel(rows: list[dict[int, int]], col_rows: dict[int, set[int]]) -> tuple[set[int], list[tuple[int, dict]]]:
     fixed: set[int] = set()
-    dropped: list[tuple[int, set[int]]] = []
-    live = [bool(r) for r in rows]
-
-    def drop_row(i: int) -> None:
-        live[i] = False
-        for k in rows[i]:
-            col_rows[k].discard(i)
-            todo_cols.append(k)
-        rows[i] = {}
-
+    aside: list[tuple[int, dict[int, int]]] = []
     todo_rows = [i for i, r in enumerate(rows) if len(r) == 1]
     todo_cols = [k for k, rs in col_rows.items() if len(rs) == 1]
     while todo_rows or todo_cols:
         while todo_rows:
             i = todo_rows.pop()
-            if not live[i] or len(rows[i]) != 1:
+            if len(rows[i]) != 1:
                 continue
             (k,) = rows[i]
             fixed.add(k)
@@ -330,8 +335,7 @@ def _peel(rows: list[dict[int, int]], col_rows: dict[int, set[int]]) -> tuple[se
                 col_rows[k].discard(j)
                 if len(rows[j]) == 1:
                     todo_rows.append(j)
-                elif not rows[j]:
-                    live[j] = False
+                todo_cols.extend(rows[j])
         while todo_cols and not todo_rows:
             k = todo_cols.pop()
             if k in fixed or len(col_rows[k]) != 1:
@@ -339,12 +343,16 @@ def _peel(rows: list[dict[int, int]], col_rows: dict[int, set[int]]) -> tuple[se
             (i,) = col_rows[k]
             if len(rows[i]) < 2:
                 continue
-            dropped.append((k, set(rows[i]) - {k}))
-            drop_row(i)
-    return fixed, dropped
+            aside.append((k, dict(rows[i])))
+            for j in rows[i]:
+                col_rows[j].discard(i)
+                todo_cols.append(j)
+            rows[i] = {}
+    return fixed, aside
 
 
-def _eliminate(rows: list[dict[int, int]], col_rows: dict[int, set[int]], seed: int) -> set[int]:
+def _eliminate(rows: list[dict[int, int]], col_rows: dict[int, set[int]], rng: random.Random) -> dict[int, int]:
+    """A random null vector of the rows (free unknowns random, pivots by back-substitution)."""
     heap = [(len(r), i) for i, r in enumerate(rows) if r]
     heapq.heapify(heap)
     done = [False] * len(rows)
@@ -377,25 +385,18 @@ def _eliminate(rows: list[dict[int, int]], col_rows: dict[int, set[int]], seed: 
                     col_rows[k].discard(j)
             heapq.heappush(heap, (len(other), j))
         pivots.append((col, r))
-    rng = random.Random(seed)
-    value: dict[int, int] = {}
-    pivot_cols = {c for c, _ in pivots}
+    z: dict[int, int] = {}
     for c, r in reversed(pivots):
-        s = 0
-        for k, v in r.items():
-            if k != c:
-                if k not in value:
-                    value[k] = 0 if k in pivot_cols else rng.randrange(1, PRIME)
-                s += v * value[k]
-        value[c] = -s % PRIME
-    return {c for c in pivot_cols if value[c] == 0}
+        # later pivots are already set; any other unknown in the row is free
+        z[c] = -sum(v * z.setdefault(k, rng.randrange(1, PRIME)) for k, v in r.items() if k != c) % PRIME
+    return z
 
 
 def audit(rel: _Relations, indicator: np.ndarray, which: set[str] | None = None) -> np.ndarray:
     """Suppressed cells (with people in them) that the published cells determine exactly; `indicator`
     gives each cell's indicator, `which` limits the audit to some indicators."""
     unknown = rel.suppressed & (rel.den > 0)
-    keep = unknown[rel.cell]
+    keep = unknown[rel.cell] & rel.generating
     if which is not None:
         keep &= np.isin(indicator[rel.cell], list(which))
     rows = np.flatnonzero(keep)
