@@ -222,6 +222,21 @@ def rule_columns(rule: dict, mean: bool = False) -> dict:
     return {"min_denominator": rule["min_denominator"], "lo": lo, "hi": hi, "clo": clo, "chi": chi, "mean": mean}
 
 
+def _index(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped by key (key → rows in `order[starts[k]:starts[k + 1]]`)."""
+    order = np.argsort(keys, kind="stable")
+    return order, np.searchsorted(keys[order], np.arange(n + 1))
+
+
+def _rows(index: tuple[np.ndarray, np.ndarray], keys: np.ndarray) -> np.ndarray:
+    """All rows of the given (distinct) keys."""
+    order, starts = index
+    lo, hi = starts[keys], starts[keys + 1]
+    lengths = hi - lo
+    offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
+    return order[offsets + np.arange(lengths.sum())]
+
+
 class _Relations:
     """The relations as flat arrays, with the per-relation counts the rules need kept up to date as cells
     are suppressed (so that each round looks only at the relations that changed)."""
@@ -242,23 +257,26 @@ class _Relations:
         first[self.relation[::-1]] = self.cell[::-1]
         self.first_cell = first
         self.protecting = np.zeros(self.n, dtype=np.int64)  # suppressed members with people in them
-        self._count(np.ones(len(self.relation), dtype=bool))
+        self._count(np.arange(len(self.relation)))
+        self._by_relation = _index(self.relation, self.n)
+        self._by_cell = _index(self.cell, len(self.den))
 
     def _count(self, rows: np.ndarray) -> None:
+        """Count newly protecting members (`rows` of cells suppressed just now, or all rows at the start)."""
         prot = self.suppressed[self.cell[rows]] & (self.den[self.cell[rows]] > 0)
         np.add.at(self.protecting, self.relation[rows][prot], 1)
 
     def suppress(self, cells: np.ndarray) -> np.ndarray:
         """Suppress `cells`; returns the relations they are in."""
-        cells = cells[~self.suppressed[cells]]
+        cells = np.unique(cells[~self.suppressed[cells]])
         self.suppressed[cells] = True
-        rows = np.isin(self.cell, cells)
+        rows = _rows(self._by_cell, cells)
         self._count(rows)
         return np.unique(self.relation[rows])
 
     def rule_pass(self, relations: np.ndarray) -> np.ndarray:
         """The cells the relation rules want suppressed, looking at `relations` only."""
-        rows = np.flatnonzero(np.isin(self.relation, relations))
+        rows = _rows(self._by_relation, relations)
         rel, cell = self.relation[rows], self.cell[rows]
         child_prot = self.suppressed[cell] & (self.den[cell] > 0) & ~self.parent[rows]
         snum = np.bincount(rel, weights=np.where(child_prot, self.num[cell], 0), minlength=self.n)
@@ -275,12 +293,14 @@ class _Relations:
         denominator; children before the parent, so that a level above stays published where it can."""
         if len(relations) == 0:
             return np.array([], dtype=np.int64)
-        rows = np.flatnonzero(np.isin(self.relation, relations))
+        rows = _rows(self._by_relation, np.unique(relations))
         cell = self.cell[rows]
         ok = ~self.suppressed[cell] & (self.den[cell] > 0)
         rows, cell = rows[ok], cell[ok]
-        empty_rows = self.protecting[self.relation] == 0
-        new = np.bincount(self.cell[empty_rows], minlength=len(self.den))[cell]
+        cand = np.unique(cell)
+        of_cand = _rows(self._by_cell, cand)
+        empty = self.protecting[self.relation[of_cand]] == 0
+        new = np.bincount(self.cell[of_cand][empty], minlength=len(self.den))[cell]
         order = np.lexsort((cell, self.den[cell], new, self.parent[rows], self.relation[rows]))
         rel_sorted = self.relation[rows][order]
         first = np.ones(len(order), dtype=bool)
