@@ -281,18 +281,33 @@ def test_definitions_are_checked():
                 "id": "x",
                 "title": {},
                 "theme": "t",
-                "kind": "median",
+                "kind": "mode",
                 "direction": "up",
                 "population": "age > 1",
                 "numerator": "nope",
                 "breakdowns": ["sex"],
-            }
+            },
+            {
+                "id": "y",
+                "title": {},
+                "theme": "t",
+                "kind": "standardised",
+                "direction": "neutral",
+                "population": "TRUE",
+                "numerator": "age > 80",
+            },
         ],
     }
     with pytest.raises(DefinitionError) as e:
         parse_catalogue(doc, columns={"age"})
     text = str(e.value)
-    for needle in ("kind must be", "direction must be", "unknown breakdown 'sex'", "unknown column(s) ['nope']"):
+    for needle in (
+        "kind must be",
+        "direction must be",
+        "unknown breakdown 'sex'",
+        "unknown column(s) ['nope']",
+        "'y': a standardised rate needs age_groups",
+    ):
         assert needle in text
 
 
@@ -310,7 +325,7 @@ def test_packaged_catalogue_compiles_against_the_facts(tiny_dir):
     counts = con.execute(unit_counts(facts, cat))
     shares = counts[counts.indicator_id.isin([i.id for i in cat.indicators if i.kind == "share"])]
     assert (shares.numerator <= shares.denominator).all() and len(shares) > 0
-    assert {i.kind for i in cat.indicators} == {"share", "mean"}
+    assert {i.kind for i in cat.indicators} == {"share", "mean", "median", "standardised"}
 
 
 def test_means_with_normal_interval():

@@ -70,7 +70,7 @@ def parse_catalogue(doc: dict, source: str = "catalogue", columns: set[str] | No
         ):
             if key not in d:
                 errors.append(f"{where}: missing {key!r}")
-        if errors:
+        if any(e.startswith(f"{where}: missing") for e in errors):
             continue
         if d["id"] in seen:
             errors.append(f"{where}: duplicate id")
