@@ -3,6 +3,7 @@ primary suppression."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import ibis
@@ -15,7 +16,17 @@ import pytest
 from figures import figures
 from levekar.indicators.catalogue import load_catalogue, parse_catalogue
 from levekar.indicators.disclosure import primary, rule_columns
-from levekar.indicators.engine import Z95, medians, pool_years, roll_up, standardise, unit_counts, values, wilson
+from levekar.indicators.engine import (
+    Z95,
+    medians,
+    per_level_counts,
+    pool_years,
+    roll_up,
+    standardise,
+    unit_counts,
+    values,
+    wilson,
+)
 from levekar.indicators.expr import DefinitionError, compile_expr
 from levekar.indicators.facts import connect, person_facts
 from levekar.schema.model import extract_schema
@@ -502,3 +513,55 @@ def test_direct_age_standardisation_by_hand():
     assert out.loc["A", "ci_high"] == pytest.approx(22 + Z95 * sd)
     # the country against itself is its crude rate: 12 deaths per 1000 persons
     assert out.loc["0", "value"] == pytest.approx(12.0)
+
+
+def test_moves_are_counted_across_each_levels_boundary():
+    """g1 and g2 make up area A, g3 area B, all three the kommune. A move from g1 to g2 leaves the grunnkrets
+    but not the area; g1 → g3 leaves the area but not the kommune; emigrating leaves everything; dying is
+    no move and leaves the population."""
+    rows = [  # person, grunnkrets, next year's (None: not resident), died
+        (1, "g1", "g2", False),
+        (2, "g1", "g3", False),
+        (3, "g2", None, False),
+        (4, "g2", None, True),
+        (5, "g3", "g3", False),
+    ]
+    facts = ibis.memtable(
+        pd.DataFrame(
+            [
+                {
+                    "person_id": p,
+                    "year": 2020,
+                    "grunnkrets": g,
+                    "next_grunnkrets": n,
+                    "prev_grunnkrets": g,
+                    "has_next_year": True,
+                    "has_prev_year": True,
+                    "died_in_year": d,
+                    "age": 40,
+                    "immigrant_background": False,
+                    "household_head": True,
+                    "hh_small_children": 0,
+                }
+                for p, g, n, d in rows
+            ]
+        )
+    )
+    cat = load_catalogue()
+    moving = replace(cat, indicators=(cat.get("out_movers"),))
+    levels = {
+        "analysis_area": pd.DataFrame({"grunnkrets": ["g1", "g2", "g3"], "area_code": ["A", "A", "B"]}),
+        "kommune": pd.DataFrame({"grunnkrets": ["g1", "g2", "g3"], "area_code": "K"}),
+    }
+    c = per_level_counts(ibis.duckdb.connect(), facts, moving, levels)
+    c = c[c.breakdown == "total"].set_index(["level", "area_code"])
+    got = {k: (int(r.numerator), int(r.denominator)) for k, r in c.iterrows()}
+    assert got == {
+        ("grunnkrets", "g1"): (2, 2),
+        ("grunnkrets", "g2"): (1, 1),
+        ("grunnkrets", "g3"): (0, 1),
+        ("analysis_area", "A"): (2, 3),
+        ("analysis_area", "B"): (0, 1),
+        ("kommune", "K"): (1, 4),
+        ("country", "0"): (1, 4),
+    }

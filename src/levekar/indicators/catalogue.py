@@ -31,6 +31,7 @@ class Indicator:
     screening: bool = False
     age_groups: tuple[int, ...] = ()  # lower bounds of the standard's age groups (kind: standardised)
     per: int = 1  # rate per this many persons (kind: standardised)
+    per_level: bool = False  # counts depend on the level (moves across its boundary): computed per level
 
     def age_group_ids(self) -> list[tuple[str, int, int | None]]:
         """The internal per-age-group counts a standardised rate is built from: (id, lower, upper)."""
@@ -108,6 +109,7 @@ def parse_catalogue(doc: dict, source: str = "catalogue", columns: set[str] | No
                 unit=d.get("unit", "percent" if d["kind"] == "share" else ""),
                 age_groups=tuple(d.get("age_groups", ())),
                 per=int(d.get("per", 1)),
+                per_level=bool(d.get("per_level", False)),
                 disclosure=d.get("disclosure", "default"),
                 screening=bool(d.get("screening", False)),
             )

@@ -93,11 +93,19 @@ def area_relations(members: pd.DataFrame) -> pd.DataFrame:
             rows["generating"] = (child == "grunnkrets") | (parent == "country") | ((parent == "kommune") & first)
             generated |= set(rows.parent)
             out.append(rows)
-    cols = ["relation", "parent_level", "parent", "child_level", "child", "generating"]
+    cols = ["relation", "parent_level", "parent", "child_level", "child", "generating", "identity"]
     if not out:
         return pd.DataFrame(columns=cols)
     rel = pd.concat(out, ignore_index=True)
     rel["relation"] = rel.groupby(["parent_level", "parent", "via"], sort=True).ngroup()
+    # two areas of the same grunnkretser: the same cell, whatever the indicator
+    sizes = size.set_index(["level", "area_code"])["size"]
+    n_children = rel.groupby("relation")["child"].transform("size")
+    same = (
+        sizes.reindex(pd.MultiIndex.from_arrays([rel.parent_level, rel.parent])).to_numpy()
+        == sizes.reindex(pd.MultiIndex.from_arrays([rel.child_level, rel.child])).to_numpy()
+    )
+    rel["identity"] = (n_children == 1).to_numpy() & same
     return rel[cols]
 
 
@@ -135,10 +143,12 @@ def crossing_relations(members: pd.DataFrame) -> pd.DataFrame:
     return rel.drop(columns="pair")
 
 
-def cell_relations(cells: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[str] = frozenset()) -> pd.DataFrame:
     """Every additive relation among the cells as a long table (relation, cell, parent, coef, generating):
     the members times `coef` add up to 0; `parent` marks the total of a sum; `generating` marks a set of
-    relations all others follow from. `cell` is the row position in `cells`."""
+    relations all others follow from. `cell` is the row position in `cells`. The counts of `per_level`
+    indicators (moves across an area's boundary) do not add up across levels: for them only the margins,
+    the years and areas of the same grunnkretser tie levels together."""
     c = cells[CELL_KEYS].reset_index(drop=True).assign(cell=np.arange(len(cells)))
     parts = []
     # margins: total = sum over the values of each breakdown
@@ -177,10 +187,13 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
     par = c.rename(columns={"level": "parent_level", "area_code": "parent", "cell": "parent_cell"})
     ch = c.rename(columns={"level": "child_level", "area_code": "child"})
     j = rel.merge(par, on=["parent_level", "parent"]).merge(ch, on=["child_level", "child", *key])
+    moving = j.indicator_id.isin(per_level)
+    j = j[j.identity | ~moving]
+    j = j.assign(generating=j.generating | (j.identity & moving[j.index]))
     parts.append(_long(j.rename(columns={"parent": "parent_code", "parent_cell": "parent"}), ["parent", "relation"]))
     cross = crossing_relations(members)
     if len(cross):
-        j = cross.merge(c, on=["level", "area_code"])
+        j = cross.merge(c[~c.indicator_id.isin(per_level)], on=["level", "area_code"])
         j["relation"] = j.groupby(["relation", *key], sort=True).ngroup()
         parts.append(j[["relation", "cell", "coef"]].assign(parent=False, generating=False))
     out = []
@@ -442,16 +455,18 @@ def secondary_suppression(
     members: pd.DataFrame,
     rules: pd.DataFrame,
     progress: Callable[[str], None] | None = None,
+    per_level: set[str] = frozenset(),
 ) -> tuple[np.ndarray, dict]:
     """The final suppression flags for `cells` (with `suppressed` from the primary rule), and a summary.
 
-    `rules` has one row per cell in the form of `rule_columns`."""
+    `rules` has one row per cell in the form of `rule_columns`; `per_level` names indicators whose counts do
+    not add up across levels."""
     say = progress or (lambda s: None)
     cells = cells.reset_index(drop=True)
     indicator = cells["indicator_id"].to_numpy()
     suppressed = cells["suppressed"].to_numpy().copy()
     primary_count = int(suppressed.sum())
-    rel = _Relations(cell_relations(cells, members), cells, rules.reset_index(drop=True), suppressed)
+    rel = _Relations(cell_relations(cells, members, per_level), cells, rules.reset_index(drop=True), suppressed)
     rounds = audits = 0
     dirty = np.arange(rel.n)
     changed = set(np.unique(indicator).tolist())

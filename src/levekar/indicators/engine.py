@@ -16,6 +16,7 @@ import pandas as pd
 from levekar.indicators.catalogue import Catalogue, Indicator
 from levekar.indicators.disclosure import primary, rule_columns
 from levekar.indicators.expr import compile_expr
+from levekar.indicators.facts import moves
 
 Z95 = 1.959963984540054
 TOTAL = "total"
@@ -158,6 +159,50 @@ def standardise(rolled: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
         )
         out.append(agg.assign(indicator_id=i.id, sum_squares=0.0))
     return pd.concat(out, ignore_index=True)
+
+
+def level_facts(facts: ir.Table, level: str, mapping: pd.DataFrame | None) -> ir.Table:
+    """The facts seen from one level: `grunnkrets` holds the area code (grunnkrets → area from `mapping`;
+    None for the country), and the moves are measured across the area's boundary, so that a move between
+    two grunnkretser of one area is no move at this level. `unit_counts` of this table are the level's
+    counts of a per-level indicator."""
+    if level == "grunnkrets":
+        return facts.mutate(**moves(facts, facts.grunnkrets, facts.next_grunnkrets, facts.prev_grunnkrets))
+    if mapping is None:  # the country: only moves abroad cross its boundary
+        here = ibis.literal("0")
+        t = facts.mutate(
+            area=here,
+            next_area=ibis.ifelse(facts.next_grunnkrets.isnull(), ibis.null("string"), here),
+            prev_area=ibis.ifelse(facts.prev_grunnkrets.isnull(), ibis.null("string"), here),
+        )
+    else:
+        m = ibis.memtable(mapping[["grunnkrets", "area_code"]].astype(str))
+        t = facts.left_join(m.rename(area="area_code"), "grunnkrets").drop("grunnkrets_right")
+        nxt = m.rename(next_grunnkrets="grunnkrets", next_area="area_code")
+        t = t.left_join(nxt, "next_grunnkrets").drop("next_grunnkrets_right")
+        prv = m.rename(prev_grunnkrets="grunnkrets", prev_area="area_code")
+        t = t.left_join(prv, "prev_grunnkrets").drop("prev_grunnkrets_right")
+        # a grunnkrets outside every area of the level (a bydel-less part of a kommune) is elsewhere
+        t = t.mutate(
+            next_area=ibis.ifelse(t.next_grunnkrets.notnull() & t.next_area.isnull(), "·", t.next_area),
+            prev_area=ibis.ifelse(t.prev_grunnkrets.notnull() & t.prev_area.isnull(), "·", t.prev_area),
+        )
+        t = t.filter(t.area.notnull())
+    t = t.mutate(**moves(t, t.area, t.next_area, t.prev_area))
+    return t.mutate(grunnkrets=t.area).drop("area", "next_area", "prev_area")
+
+
+def per_level_counts(
+    con: ibis.BaseBackend, facts: ir.Table, catalogue: Catalogue, levels: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """Counts of per-level indicators (moves across the boundary) at every level, in `roll_up`'s layout:
+    one grouped pass over the facts seen from each level."""
+    out = []
+    for level, mapping in [("grunnkrets", None), *levels.items(), ("country", None)]:
+        c = con.execute(unit_counts(level_facts(facts, level, mapping), catalogue))
+        out.append(c.rename(columns={"grunnkrets": "area_code"}).assign(level=level))
+    cols = ["indicator_id", "level", "area_code", "year", "breakdown", "breakdown_value", *SUMMED]
+    return pd.concat(out, ignore_index=True)[cols]
 
 
 def roll_up(counts: pd.DataFrame, levels: dict[str, pd.DataFrame], strict: bool = False) -> pd.DataFrame:

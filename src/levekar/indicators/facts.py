@@ -4,13 +4,18 @@ Derived columns:
 - `age`: completed years on 1 January (`year − birth_year − 1`);
 - `immigrant_background` (B or C), `africa_asia` (and landbakgrunn "Afrika, Asia mv."), `neet`
   (neither employed nor in education), `low_education` (NUS 0–2 or unknown);
-- household: `hh_persons`, `hh_children` (0–17), `household_head` (one member, the lowest person id, stands
-  for the household in household-level indicators), `consumption_units` (EU scale: 1 for the first person 14+,
-  0.5 for other persons 14+, 0.3 under 14), `eq_income` (income after tax per consumption unit),
-  `low_income_eu60` (eq_income under 60 % of the year's median of eq_income over persons, student
-  households left out of the median; their own flag is null), `persistent_low_income` (the mean of the
-  person's eq_income over the last three consecutive years under 60 % of the median of those means; null when
-  the person was not resident all three years), `transfers_half` (transfers ≥ 50 % of total);
+- moves: `next_grunnkrets` / `prev_grunnkrets` (residence a year later / before; null when not resident then),
+  `has_next_year` / `has_prev_year` (the extract has that year), `moved_out` (lives elsewhere or abroad a
+  year later, not by dying), `moved_in` (lived elsewhere or abroad a year before, not by being born); the
+  move indicators are computed per level, so a move between two grunnkretser of one area is no move there;
+- household: `hh_persons`, `hh_children` (0–17), `hh_small_children` (0–5), `household_head` (one member,
+  the lowest person id, stands for the household in household-level indicators), `consumption_units` (EU
+  scale: 1 for the first person 14+, 0.5 for other persons 14+, 0.3 under 14), `eq_income` (income after tax
+  per consumption unit), `low_income_eu60` (eq_income under 60 % of the year's median of eq_income over
+  persons, student households left out of the median; their own flag is null), `persistent_low_income` (the
+  mean of the person's eq_income over the last three consecutive years under 60 % of the median of those
+  means; null when the person was not resident all three years), `transfers_half` (transfers ≥ 50 % of
+  total);
 - dwelling: `renting` (leier or kommunal), `crowded` (SSB: rooms < persons, or one person in one room, and
   under 25 m² per person).
 """
@@ -60,6 +65,31 @@ def persistent_low_income(facts: ir.Table) -> ir.Table:
     )
 
 
+def with_moves(p: ir.Table) -> ir.Table:
+    """Where each person lived a year before and lives a year after (null: not resident then), whether the
+    extract has those years, and moves across the grunnkrets boundary; `levekar.indicators.engine.level_facts`
+    measures the moves across any level's boundary instead."""
+    w = ibis.window(group_by="person_id", order_by="year")
+    p = p.mutate(
+        next_grunnkrets=ibis.ifelse(p.year.lead().over(w) == p.year + 1, p.grunnkrets.lead().over(w), None),
+        prev_grunnkrets=ibis.ifelse(p.year.lag().over(w) == p.year - 1, p.grunnkrets.lag().over(w), None),
+    )
+    years = p.select(y=p.year).distinct()
+    p = p.left_join(years.select(year=years.y - 1, has_next_year=True), "year").drop("year_right")
+    p = p.left_join(years.select(year=years.y + 1, has_prev_year=True), "year").drop("year_right")
+    p = p.mutate(has_next_year=p.has_next_year.fill_null(False), has_prev_year=p.has_prev_year.fill_null(False))
+    return p.mutate(**moves(p, p.grunnkrets, p.next_grunnkrets, p.prev_grunnkrets))
+
+
+def moves(p: ir.Table, here: ir.Value, there_next: ir.Value, there_before: ir.Value) -> dict[str, ir.Value]:
+    """`moved_out`: lives elsewhere (or abroad) a year later, not by dying; `moved_in`: lived elsewhere (or
+    abroad) a year before, not by being born — each only where the extract has that year."""
+    return {
+        "moved_out": p.has_next_year & ~p.died_in_year & (there_next.isnull() | (there_next != here)),
+        "moved_in": p.has_prev_year & (p.age >= 1) & (there_before.isnull() | (there_before != here)),
+    }
+
+
 def person_facts(tables: dict[str, ir.Table]) -> ir.Table:
     p = tables["persons"]
     p = p.mutate(
@@ -71,8 +101,10 @@ def person_facts(tables: dict[str, ir.Table]) -> ir.Table:
         neet=~p.employed & ~p.in_education,
         low_education=p.education_nus.isnull() | (p.education_nus <= 2),
     )
+    p = with_moves(p)
     hh = p.group_by(["household_id", "year"]).aggregate(
         hh_persons=p.count(),
+        hh_small_children=(p.age <= 5).sum(),
         hh_children=(p.age < 18).sum(),
         hh_14plus=(p.age >= 14).sum(),
         hh_under14=(p.age < 14).sum(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import ibis
@@ -11,7 +12,16 @@ import pandas as pd
 from levekar.indicators.catalogue import Catalogue, load_catalogue
 from levekar.indicators.compare import add_comparisons
 from levekar.indicators.disclosure import membership, secondary_suppression
-from levekar.indicators.engine import cell_rules, medians, pool_years, roll_up, standardise, unit_counts, values
+from levekar.indicators.engine import (
+    cell_rules,
+    medians,
+    per_level_counts,
+    pool_years,
+    roll_up,
+    standardise,
+    unit_counts,
+    values,
+)
 from levekar.indicators.expr import columns_of
 from levekar.indicators.facts import connect, person_facts
 
@@ -22,6 +32,8 @@ def needed_columns(catalogue: Catalogue) -> set[str]:
         for text in (i.population, i.numerator, i.value):
             if text:
                 cols |= columns_of(text)
+        if i.per_level:  # moves are measured again across each level's boundary
+            cols |= {"next_grunnkrets", "prev_grunnkrets", "has_next_year", "has_prev_year", "died_in_year", "age"}
     return cols
 
 
@@ -62,16 +74,24 @@ def compute_indicators(
     needed = facts.select(*sorted(needed_columns(catalogue) & set(facts.columns)))
     con.raw_sql(f"CREATE OR REPLACE TEMP TABLE levekar_facts AS {ibis.to_sql(needed, dialect='duckdb')}")
     facts = con.table("levekar_facts")
-    counts = con.execute(unit_counts(facts, catalogue))
+    additive = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if not i.per_level))
+    counts = con.execute(unit_counts(facts, additive))
     geography = tables["geography"].execute()
     zonings = tables["zonings"].execute() if "zonings" in tables else None
     levels = level_mappings(geography, areas, zonings)
-    say("rolling up", 0.6)
-    rolled = standardise(pool_years(roll_up(counts, levels)), catalogue)
+    say("rolling up", 0.5)
+    rolled = roll_up(counts, levels)
+    moving = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if i.per_level))
+    if moving.indicators:
+        say("moves per level", 0.55)
+        rolled = pd.concat([rolled, per_level_counts(con, facts, moving, levels)], ignore_index=True)
+    rolled = standardise(pool_years(rolled), catalogue)
     vals = values(rolled, catalogue)
     say("protecting", 0.7)
     members = membership(levels, geography["grunnkrets"])
-    vals["suppressed"], disclosure = secondary_suppression(vals, members, cell_rules(vals["indicator_id"], catalogue))
+    vals["suppressed"], disclosure = secondary_suppression(
+        vals, members, cell_rules(vals["indicator_id"], catalogue), per_level={i.id for i in moving.indicators}
+    )
     say("medians", 0.75)
     # medians are not sums: nothing can be subtracted from them, so the primary rule is all they need
     vals = pd.concat([vals, medians(facts, catalogue, levels)], ignore_index=True)
