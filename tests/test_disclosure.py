@@ -209,5 +209,6 @@ def test_attacker_fails_on_the_embedded_default(demo_dir):
     medians = {r[0] for r in con.execute("SELECT indicator_id FROM catalogue WHERE kind = 'median'").fetchall()}
     values = values[~values.indicator_id.isin(medians)]
     assert values["suppressed"].sum() > 1000 and len(medians) == 1
-    found = attack_store(values, members)
+    per_level = {r[0] for r in con.execute("SELECT indicator_id FROM catalogue WHERE per_level").fetchall()}
+    found = attack_store(values, members, per_level)
     assert found.empty, found.head(20)

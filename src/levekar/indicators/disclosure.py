@@ -263,7 +263,7 @@ class _Relations:
         self.n = int(self.relation.max()) + 1 if len(rel) else 0
         self.den = cells["denominator"].to_numpy()
         self.num = cells["numerator"].to_numpy(dtype=float)
-        self.rules = rules
+        self.rules = {k: rules[k].to_numpy() for k in ("min_denominator", "lo", "hi", "clo", "chi", "mean")}
         self.suppressed = suppressed
         self.is_sum = np.bincount(self.relation, weights=self.parent, minlength=self.n) > 0
         first = np.full(self.n, -1)
@@ -296,7 +296,8 @@ class _Relations:
         sden = np.bincount(rel, weights=np.where(child_prot, self.den[cell], 0), minlength=self.n)
         psup = np.zeros(self.n, dtype=bool)
         psup[rel[self.parent[rows] & self.suppressed[cell]]] = True
-        fail = primary(snum[relations], sden[relations], self.rules.iloc[self.first_cell[relations]])
+        first = self.first_cell[relations]
+        fail = primary(snum[relations], sden[relations], {k: v[first] for k, v in self.rules.items()})
         need = relations[(self.protecting[relations] == 1) | (self.is_sum[relations] & ~psup[relations] & fail)]
         return self.cheapest(need)
 
@@ -425,21 +426,20 @@ def _eliminate(rows: list[dict[int, int]], col_rows: dict[int, set[int]], rng: r
     return z
 
 
-def audit(rel: _Relations, indicator: np.ndarray, which: set[str] | None = None) -> np.ndarray:
+def audit(rel: _Relations, indicator: np.ndarray, which: set[int] | None = None) -> np.ndarray:
     """Suppressed cells (with people in them) that the published cells determine exactly; `indicator`
-    gives each cell's indicator, `which` limits the audit to some indicators."""
+    gives each cell's indicator as an integer code, `which` limits the audit to some of them."""
     unknown = rel.suppressed & (rel.den > 0)
     keep = unknown[rel.cell] & rel.generating
     if which is not None:
         keep &= np.isin(indicator[rel.cell], list(which))
     rows = np.flatnonzero(keep)
-    ind = indicator[rel.cell[rows]]
-    rows = rows[np.lexsort((rel.cell[rows], rel.relation[rows], ind))]
+    # relations never mix indicators, so each indicator is a separate system
+    rows = rows[np.lexsort((rel.cell[rows], rel.relation[rows], indicator[rel.cell[rows]]))]
     ind = indicator[rel.cell[rows]]
     found: list[int] = []
-    # relations never mix indicators, so each indicator is a separate system
-    for name in np.unique(ind):
-        part = rows[ind == name]
+    for code in np.unique(ind):
+        part = rows[ind == code]
         rel_ids, cell_ids, coefs = rel.relation[part], rel.cell[part], rel.coef[part]
         cuts = np.flatnonzero(np.diff(rel_ids)) + 1
         eqs = [
@@ -463,7 +463,7 @@ def secondary_suppression(
     not add up across levels."""
     say = progress or (lambda s: None)
     cells = cells.reset_index(drop=True)
-    indicator = cells["indicator_id"].to_numpy()
+    indicator = pd.factorize(cells["indicator_id"], sort=True)[0]
     suppressed = cells["suppressed"].to_numpy().copy()
     primary_count = int(suppressed.sum())
     rel = _Relations(cell_relations(cells, members, per_level), cells, rules.reset_index(drop=True), suppressed)

@@ -136,6 +136,7 @@ def write_store(
                 "numerator": i.numerator,
                 "breakdowns": ",".join(i.breakdowns),
                 "screening": i.screening,
+                "per_level": i.per_level,
             }
             for i in catalogue.indicators
         ]
