@@ -327,62 +327,72 @@ class _Relations:
 
 def recoverable(rows: list[dict[int, int]], seed: int = 0) -> set[int]:
     """Unknowns whose value is the same in every solution of the homogeneous system `rows` (each row a
-    sparse {unknown: coefficient}): exactly the unknowns a published total pins down.
+    sparse {unknown: coefficient}): exactly the unknowns a published total pins down."""
+    entries = [(i, k, v) for i, r in enumerate(rows) for k, v in r.items()]
+    if not entries:
+        return set()
+    row, col, coef = (np.array(x, dtype=np.int64) for x in zip(*entries, strict=True))
+    return set(recoverable_entries(row, col, coef, seed).tolist())
+
+
+def recoverable_entries(row: np.ndarray, col: np.ndarray, coef: np.ndarray, seed: int = 0) -> np.ndarray:
+    """`recoverable` for a system given as entries (row id, unknown, coefficient); returns the unknowns.
 
     The test: one random vector z of the null space, modulo a 61-bit prime. An unknown with z = 0 is fixed
     by the equations, except with probability 2⁻⁶¹ per unknown — and that error only ever suppresses one
     cell too many. z is built in three steps:
-    1. peeling, which settles most of the system in linear time: a row with one unknown fixes it (z = 0);
-       an unknown that is in only one row puts that row aside (z follows from the row's other unknowns);
+    1. peeling (vectorised, in rounds), which settles most of the system: a row with one unknown fixes it
+       (z = 0, and it leaves every other row); an unknown in only one row puts that row aside — it says
+       nothing about the others, and its z follows from the row's other unknowns;
     2. sparse Gaussian elimination of the rest (shortest row first, pivot on its least-used column), free
        unknowns drawn at random, pivots by back-substitution;
-    3. the rows put aside, in reverse order."""
-    rows = [{k: v % PRIME for k, v in r.items() if v % PRIME} for r in rows]
+    3. the rows put aside, last round first."""
+    row = np.unique(row, return_inverse=True)[1]
+    cols, col = np.unique(col, return_inverse=True)
+    coef = np.asarray(coef, dtype=np.int64) % PRIME
+    live = coef != 0
+    n_rows, n_cols = int(row.max()) + 1, len(cols)
+    fixed = np.zeros(n_cols, dtype=bool)
+    aside: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    while True:
+        length = np.bincount(row[live], minlength=n_rows)
+        single = live & (length[row] == 1)
+        if single.any():
+            fixed[col[single]] = True
+            live &= ~fixed[col]
+            continue
+        count = np.bincount(col[live], minlength=n_cols)
+        lone = live & (count[col] == 1) & (length[row] >= 2)
+        if not lone.any():
+            break
+        # one unknown per row is put aside (the smallest); its other lone unknowns are simply free
+        k = np.full(n_rows, n_cols, dtype=np.int64)
+        np.minimum.at(k, row[lone], col[lone])
+        entries = live & (k[row] < n_cols)
+        aside.append((row[entries], col[entries], coef[entries], k))
+        live &= ~entries
+    rng = random.Random(seed)
+    core: dict[int, dict[int, int]] = {}
+    for r, c, v in zip(row[live].tolist(), col[live].tolist(), coef[live].tolist(), strict=True):
+        core.setdefault(r, {})[c] = v
+    rows = list(core.values())
     col_rows: dict[int, set[int]] = {}
     for i, r in enumerate(rows):
-        for k in r:
-            col_rows.setdefault(k, set()).add(i)
-    fixed, aside = _peel(rows, col_rows)
-    rng = random.Random(seed)
+        for c in r:
+            col_rows.setdefault(c, set()).add(i)
     z = _eliminate(rows, col_rows, rng)
-    z.update(dict.fromkeys(fixed, 0))
-    for k, row in reversed(aside):
-        s = sum(v * z.setdefault(j, rng.randrange(1, PRIME)) for j, v in row.items() if j != k)
-        z[k] = -s * pow(row[k], PRIME - 2, PRIME) % PRIME
-    return {k for k in col_rows if z.get(k, 1) == 0}
-
-
-def _peel(rows: list[dict[int, int]], col_rows: dict[int, set[int]]) -> tuple[set[int], list[tuple[int, dict]]]:
-    fixed: set[int] = set()
-    aside: list[tuple[int, dict[int, int]]] = []
-    todo_rows = [i for i, r in enumerate(rows) if len(r) == 1]
-    todo_cols = [k for k, rs in col_rows.items() if len(rs) == 1]
-    while todo_rows or todo_cols:
-        while todo_rows:
-            i = todo_rows.pop()
-            if len(rows[i]) != 1:
-                continue
-            (k,) = rows[i]
-            fixed.add(k)
-            for j in list(col_rows[k]):
-                del rows[j][k]
-                col_rows[k].discard(j)
-                if len(rows[j]) == 1:
-                    todo_rows.append(j)
-                todo_cols.extend(rows[j])
-        while todo_cols and not todo_rows:
-            k = todo_cols.pop()
-            if k in fixed or len(col_rows[k]) != 1:
-                continue
-            (i,) = col_rows[k]
-            if len(rows[i]) < 2:
-                continue
-            aside.append((k, dict(rows[i])))
-            for j in rows[i]:
-                col_rows[j].discard(i)
-                todo_cols.append(j)
-            rows[i] = {}
-    return fixed, aside
+    z.update(dict.fromkeys(np.flatnonzero(fixed).tolist(), 0))
+    for rr, cc, vv, k in reversed(aside):
+        sums: dict[int, int] = {}
+        own: dict[int, int] = {}
+        for r, c, v in zip(rr.tolist(), cc.tolist(), vv.tolist(), strict=True):
+            if c == k[r]:
+                own[r] = v
+            else:
+                sums[r] = sums.get(r, 0) + v * z.setdefault(c, rng.randrange(1, PRIME))
+        for r, v in own.items():
+            z[int(k[r])] = -sums.get(r, 0) * pow(v, PRIME - 2, PRIME) % PRIME
+    return cols[[c for c in range(n_cols) if z.get(c, 1) == 0]]
 
 
 def _eliminate(rows: list[dict[int, int]], col_rows: dict[int, set[int]], rng: random.Random) -> dict[int, int]:
@@ -440,13 +450,7 @@ def audit(rel: _Relations, indicator: np.ndarray, which: set[int] | None = None)
     found: list[int] = []
     for code in np.unique(ind):
         part = rows[ind == code]
-        rel_ids, cell_ids, coefs = rel.relation[part], rel.cell[part], rel.coef[part]
-        cuts = np.flatnonzero(np.diff(rel_ids)) + 1
-        eqs = [
-            dict(zip(c.tolist(), k.tolist(), strict=True))
-            for c, k in zip(np.split(cell_ids, cuts), np.split(coefs, cuts), strict=True)
-        ]
-        found += recoverable(eqs)
+        found += recoverable_entries(rel.relation[part], rel.cell[part], rel.coef[part]).tolist()
     return np.array(sorted(found), dtype=np.int64)
 
 
