@@ -18,7 +18,7 @@ import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from attacker import attack_store, exact_rank
+from attacker import _per_level_equations, attack_store, exact_rank
 from levekar.indicators.disclosure import membership, primary, recoverable, rule_columns, secondary_suppression
 from levekar.indicators.engine import pool_years, roll_up
 
@@ -117,16 +117,18 @@ def populations(draw):
     atoms = pd.DataFrame(rows)
     cut_a = draw(st.integers(1, n - 1))
     cut_z = draw(st.integers(1, n - 1))
+    cut_k = draw(st.integers(1, n))
     order = draw(st.permutations(gks))
     levels = {
         "area": pd.DataFrame({"grunnkrets": gks, "area_code": ["A1" if i < cut_a else "A2" for i in range(n)]}),
         "zone": pd.DataFrame({"grunnkrets": order, "area_code": ["Z1" if i < cut_z else "Z2" for i in range(n)]}),
-        "kommune": pd.DataFrame({"grunnkrets": gks, "area_code": "K"}),
+        # one kommune, or two: the country is then more than any kommune (country − zone attacks)
+        "kommune": pd.DataFrame({"grunnkrets": gks, "area_code": ["K1" if i < cut_k else "K2" for i in range(n)]}),
     }
     return atoms, levels, dims
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(populations())
 def test_no_suppressed_count_can_be_recovered_in_generated_cases(case):
     atoms, levels, dims = case
@@ -195,6 +197,50 @@ def test_a_breakdown_complement_is_suppressed():
     gk = cells[cells.level == "grunnkrets"]
     assert suppressed[gk.index[gk.breakdown == "sex"]].all()
     assert _attack(cells, suppressed, atoms, members) == []
+
+
+def test_per_level_cells_are_tied_by_margins_and_years_at_every_level():
+    # a pattern found in review: 12 kommune cells of a per-level indicator, no relation with a lone
+    # suppressed member, yet all 12 pinned down by margins and pooled years
+    cells = pd.DataFrame(
+        [
+            {
+                "indicator_id": "mv",
+                "level": "kommune",
+                "area_code": "K",
+                "year": y,
+                "pooled_years": p,
+                "breakdown": b,
+                "breakdown_value": v,
+                "numerator": 50.0,
+                "denominator": 200,
+            }
+            for y in range(2015, 2020)
+            for p in (1, 3)
+            if p == 1 or y >= 2017
+            for b, v in (("total", "total"), ("imm", "false"), ("imm", "true"))
+        ]
+    )
+    pattern = {(2016, 1, "total"), (2016, 1, "false"), (2017, 1, "false"), (2017, 1, "true"), (2017, 3, "total"),
+               (2017, 3, "true"), (2018, 1, "total"), (2018, 1, "false"), (2018, 3, "false"), (2018, 3, "true"),
+               (2019, 3, "total"), (2019, 3, "true")}  # fmt: skip
+    cells["suppressed"] = [
+        (y, p, v) in pattern for y, p, v in cells[["year", "pooled_years", "breakdown_value"]].values
+    ]
+    members = membership(
+        {"kommune": pd.DataFrame({"grunnkrets": ["g1", "g2"], "area_code": "K"})}, pd.Series(["g1", "g2"])
+    )
+    members = members[members.level != "country"]
+    suppressed, summary = secondary_suppression(cells, members, pd.DataFrame([RULE] * len(cells)), per_level={"mv"})
+    assert summary["audits"] > 1 and suppressed.sum() > len(pattern)
+    # the attacker's own equations for a per-level indicator, solved in rational arithmetic
+    v = cells.assign(suppressed=suppressed, col=np.arange(len(cells)))
+    eqs = _per_level_equations(v, members)
+    known = [[Fraction(int(c == k)) for c in range(len(cells))] for k in np.flatnonzero(~suppressed)]
+    rows = known + [[Fraction(e.get(c, 0)) for c in range(len(cells))] for e in eqs]
+    rank = exact_rank(rows)
+    for k in np.flatnonzero(suppressed):
+        assert exact_rank([*rows, [Fraction(int(c == k)) for c in range(len(cells))]]) > rank
 
 
 # --- the embedded default ----------------------------------------------------------------------------------

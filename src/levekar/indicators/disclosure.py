@@ -82,7 +82,7 @@ def area_relations(members: pd.DataFrame) -> pd.DataFrame:
                 continue
             related |= set(inside.parent)
             rows = inside.assign(child_level=child)
-            if child not in ("grunnkrets", "kommune"):
+            if child != "grunnkrets" and parent != "country":
                 covered = j.merge(inside, on=["parent", "child"])["grunnkrets"]
                 rest = pm[~pm.grunnkrets.isin(covered) & pm.parent.isin(inside.parent)]
                 rows = pd.concat([rows, rest.rename(columns={"grunnkrets": "child"}).assign(child_level="grunnkrets")])
@@ -154,8 +154,10 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[st
     # margins: total = sum over the values of each breakdown
     tot = c[c.breakdown == TOTAL].drop(columns=["breakdown", "breakdown_value"]).rename(columns={"cell": "parent"})
     br = c[c.breakdown != TOTAL].merge(tot, on=["indicator_id", "level", "area_code", "year", "pooled_years"])
-    base = (c.level == "grunnkrets") & (c.pooled_years == 1)
-    parts.append(_long(br.assign(generating=base.to_numpy()[br.parent]), ["parent", "breakdown"]))
+    # for per-level indicators margins and pooled years are all that ties a level's cells: all generate
+    moving = c.indicator_id.isin(per_level).to_numpy()
+    base = ((c.level == "grunnkrets") & (c.pooled_years == 1)).to_numpy() | moving
+    parts.append(_long(br.assign(generating=base[br.parent]), ["parent", "breakdown"]))
     # pooled years: the pooled cell = the sum of its single years
     pooled = c[c.pooled_years > 1]
     if len(pooled):
@@ -163,7 +165,7 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[st
         single = c[c.pooled_years == 1].drop(columns="pooled_years").rename(columns={"year": "y"})
         j = pooled.rename(columns={"cell": "parent"}).merge(single, on=same)
         j = j[(j.y <= j.year) & (j.y > j.year - j.pooled_years)]
-        parts.append(_long(j.assign(generating=j.level == "grunnkrets"), ["parent"]))
+        parts.append(_long(j.assign(generating=(j.level == "grunnkrets") | moving[j.parent]), ["parent"]))
         # two overlapping windows: pooled(y) − pooled(y−1) = single(y) − single(y−w), a classic difference
         prev = pooled.assign(year=pooled.year + 1).rename(columns={"cell": "prev"})
         d = pooled.merge(prev, on=[*same, "year", "pooled_years"])
@@ -187,9 +189,8 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[st
     par = c.rename(columns={"level": "parent_level", "area_code": "parent", "cell": "parent_cell"})
     ch = c.rename(columns={"level": "child_level", "area_code": "child"})
     j = rel.merge(par, on=["parent_level", "parent"]).merge(ch, on=["child_level", "child", *key])
-    moving = j.indicator_id.isin(per_level)
-    j = j[j.identity | ~moving]
-    j = j.assign(generating=j.generating | (j.identity & moving[j.index]))
+    j = j[j.identity | ~j.indicator_id.isin(per_level)]
+    j = j.assign(generating=j.generating | (j.identity & j.indicator_id.isin(per_level)))
     parts.append(_long(j.rename(columns={"parent": "parent_code", "parent_cell": "parent"}), ["parent", "relation"]))
     cross = crossing_relations(members)
     if len(cross):
@@ -301,6 +302,20 @@ class _Relations:
         need = relations[(self.protecting[relations] == 1) | (self.is_sum[relations] & ~psup[relations] & fail)]
         return self.cheapest(need)
 
+    def protect(self, exposed: np.ndarray) -> np.ndarray:
+        """Cells to suppress for recoverable ones: one more in every relation of an exposed cell (fewer
+        rounds of the costly audit); where none of those has a published member left, the relations one step
+        further out, and so on — the equations that pin a cell down end in published cells."""
+        frontier, seen = np.unique(exposed), np.zeros(self.n, dtype=bool)
+        while len(frontier):
+            relations = np.unique(self.relation[_rows(self._by_cell, frontier)])
+            relations = relations[~seen[relations]]
+            seen[relations] = True
+            if len(found := self.cheapest(relations)):
+                return found
+            frontier = np.unique(self.cell[_rows(self._by_relation, relations)])
+        raise RuntimeError(f"disclosure: no published cell left to protect cells {exposed[:5].tolist()}")
+
     def cheapest(self, relations: np.ndarray) -> np.ndarray:
         """For each relation, the published member with people in it that starts the smallest cascade (is
         the first protecting cell in the fewest of its other relations), then has the smallest
@@ -338,9 +353,10 @@ def recoverable(rows: list[dict[int, int]], seed: int = 0) -> set[int]:
 def recoverable_entries(row: np.ndarray, col: np.ndarray, coef: np.ndarray, seed: int = 0) -> np.ndarray:
     """`recoverable` for a system given as entries (row id, unknown, coefficient); returns the unknowns.
 
-    The test: one random vector z of the null space, modulo a 61-bit prime. An unknown with z = 0 is fixed
-    by the equations, except with probability 2⁻⁶¹ per unknown — and that error only ever suppresses one
-    cell too many. z is built in three steps:
+    The test: one random vector z of the null space, modulo the prime p = 2⁶¹ − 1. An unknown with z = 0 is
+    fixed by the equations, except with probability 2⁻⁶¹ per unknown (one cell suppressed too many). The rank
+    modulo p equals the rational rank unless p divides a minor of the matrix — for these ±1 relation
+    matrices, a practical impossibility (checked against rational arithmetic in the tests). z is built in three steps:
     1. peeling (vectorised, in rounds), which settles most of the system: a row with one unknown fixes it
        (z = 0, and it leaves every other row); an unknown in only one row puts that row aside — it says
        nothing about the others, and its z follows from the row's other unknowns;
@@ -485,9 +501,8 @@ def secondary_suppression(
         say(f"audit {audits}: {len(exposed)} recoverable")
         if len(exposed) == 0:
             break
-        # one more in every relation of an exposed cell: fewer rounds of the (costly) audit
-        more = rel.cheapest(np.unique(rel.relation[np.isin(rel.cell, exposed)]))
-        changed = set(np.unique(indicator[more]).tolist())
+        more = rel.protect(exposed)
+        changed = set(np.unique(indicator[np.concatenate([more, exposed])]).tolist())
         dirty = rel.suppress(more)
     summary = {
         "primary": primary_count,
