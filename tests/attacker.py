@@ -36,14 +36,6 @@ def exact_rank(rows: list[list[Fraction]]) -> int:
     return rank
 
 
-def determined_exactly(known: list[list[int]], target: list[int]) -> bool:
-    """Whether `target` is a linear combination of the `known` rows (rational arithmetic)."""
-    k = [[Fraction(x) for x in r] for r in known]
-    if not k:
-        return not any(target)
-    return exact_rank(k) == exact_rank([*k, [Fraction(x) for x in target]])
-
-
 def attack_store(values: pd.DataFrame, members: pd.DataFrame, per_level: set[str] = frozenset()) -> pd.DataFrame:
     """The suppressed cells of a published table that the published ones determine (should be none).
 

@@ -15,7 +15,7 @@ import pytest
 
 from figures import figures
 from levekar.indicators.catalogue import load_catalogue, parse_catalogue
-from levekar.indicators.disclosure import primary, rule_columns
+from levekar.indicators.disclosure import membership, primary, rule_columns
 from levekar.indicators.engine import (
     Z95,
     medians,
@@ -459,7 +459,7 @@ def test_median_income_per_area_with_order_statistic_interval(tmp_path):
     facts = person_facts(tables)
     cat = load_catalogue(columns=set(facts.columns))
     geo = pd.DataFrame({"grunnkrets": ["03010101", "03010102"], "area_code": "0301"})
-    m = medians(facts, cat, {"kommune": geo})
+    m = medians(facts, cat, membership({"kommune": geo}, geo.grunnkrets))
     m = m[m.breakdown == "total"].set_index(["level", "area_code"])
     # non-student persons: 100, 180, 200×4, 300×3, 375×6 → the 8th of 15 is 300; the interval ranks are
     # round(7.5 ∓ 1.96·√15/2) = 4 and round(1 + 7.5 + 1.96·√15/2) = 12: 200 and 375

@@ -68,8 +68,7 @@ def area_relations(members: pd.DataFrame) -> pd.DataFrame:
             children = ["kommune" if "kommune" in levels else "grunnkrets"]
         else:
             children = [lv for lv in levels if lv not in (parent, "country")] + ["grunnkrets"]
-        related: set[str] = set()
-        generated: set[str] = set()
+        related: set[str] = set()  # parents with a relation already
         for child in children:
             cm = members[members.level == child][["area_code", "grunnkrets"]].rename(columns={"area_code": "child"})
             j = pm.merge(cm, on="grunnkrets")
@@ -80,7 +79,6 @@ def area_relations(members: pd.DataFrame) -> pd.DataFrame:
             inside = n[n["n"] == n["size"]][["parent", "child"]]
             if inside.empty:
                 continue
-            related |= set(inside.parent)
             rows = inside.assign(child_level=child)
             if child != "grunnkrets" and parent != "country":
                 covered = j.merge(inside, on=["parent", "child"])["grunnkrets"]
@@ -89,9 +87,9 @@ def area_relations(members: pd.DataFrame) -> pd.DataFrame:
             rows = rows.assign(parent_level=parent, via=child)
             # a generating set (the rest follows from it), enough for the exact audit: every area as the sum
             # of its grunnkretser, a kommune through the first level inside it, the country through kommuner
-            first = ~rows.parent.isin(generated)
+            first = ~rows.parent.isin(related)
             rows["generating"] = (child == "grunnkrets") | (parent == "country") | ((parent == "kommune") & first)
-            generated |= set(rows.parent)
+            related |= set(inside.parent)
             out.append(rows)
     cols = ["relation", "parent_level", "parent", "child_level", "child", "generating", "identity"]
     if not out:

@@ -85,20 +85,17 @@ def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
     return ibis.union(*parts)
 
 
-def medians(facts: ir.Table, catalogue: Catalogue, levels: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def medians(facts: ir.Table, catalogue: Catalogue, members: pd.DataFrame) -> pd.DataFrame:
     """Medians per area at every level, year and breakdown cell (not sums, so computed per level from the
-    persons: one grouped pass per breakdown over the facts joined to every level's grunnkrets → area map).
+    persons: one grouped pass per breakdown over the facts joined to `members`, every level's
+    (level, area_code, grunnkrets) as `levekar.indicators.disclosure.membership` gives them).
 
     The 95 % interval is the distribution-free one from order statistics: the values of rank
     n/2 − 1.96·√n/2 and 1 + n/2 + 1.96·√n/2 among the n sorted values. Primary rule: the number of persons."""
     inds = [i for i in catalogue.indicators if i.kind == "median"]
     if not inds:
         return pd.DataFrame()
-    maps = [m[["grunnkrets", "area_code"]].assign(level=name) for name, m in levels.items()]
-    gk = pd.Series(sorted(set().union(*(set(m["grunnkrets"]) for m in levels.values()))), dtype=str)
-    maps += [pd.DataFrame({"grunnkrets": gk, "area_code": gk, "level": "grunnkrets"})]
-    maps += [pd.DataFrame({"grunnkrets": gk, "area_code": "0", "level": "country"})]
-    area = ibis.memtable(pd.concat(maps, ignore_index=True).astype(str))
+    area = ibis.memtable(members[["level", "area_code", "grunnkrets"]].astype(str).reset_index(drop=True))
     out = []
     for i in inds:
         for dim in [TOTAL, *i.breakdowns]:

@@ -94,7 +94,7 @@ def compute_indicators(
     )
     say("medians", 0.75)
     # medians are not sums: nothing can be subtracted from them, so the primary rule is all they need
-    vals = pd.concat([vals, medians(facts, catalogue, levels)], ignore_index=True)
+    vals = pd.concat([vals, medians(facts, catalogue, members)], ignore_index=True)
     kommune_of = pd.concat(
         [
             m.merge(geography[["grunnkrets", "kommune"]], on="grunnkrets")[["area_code", "kommune"]]
