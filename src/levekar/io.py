@@ -57,6 +57,12 @@ def write_json(obj: object, path: Path) -> None:
         tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def write_csv(frame, path: Path) -> None:
+    """A DataFrame as UTF-8 CSV with \\n line ends (the same frame gives the same bytes)."""
+    with _replacing(path) as tmp:
+        tmp.write_bytes(frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:

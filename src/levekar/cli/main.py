@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from levekar import __version__
+from levekar.cli.classify import check_settlement_command, classify_app
 from levekar.geo.areas import areas_for_extract
 from levekar.publish.run import run
 from levekar.schema.docs import render_data_model
@@ -32,6 +33,8 @@ areas_app = typer.Typer(
     help="Analysis areas: contiguous regionalisation with a floor and a ceiling, and user zonings.",
 )
 app.add_typer(areas_app, name="areas")
+app.add_typer(classify_app, name="classify")
+app.command("check-settlement")(check_settlement_command)
 console = Console()
 err = Console(stderr=True)
 

@@ -2,7 +2,8 @@
 this module compiles them into Ibis expressions, so the same definition runs on DuckDB and on Spark.
 
 Only a whitelisted subset of SQL is accepted: column names, literals, AND/OR/NOT, comparisons, BETWEEN,
-IN, IS [NOT] NULL, + − × ÷, COALESCE, CASE WHEN. Anything else is refused with the offending text.
+IN, IS [NOT] NULL, + − × ÷, COALESCE, CASE WHEN, SQRT, ABS, LN, GREATEST, LEAST. Anything else is refused
+with the offending text.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ _BINARY: dict[type, Callable] = {
     exp.Div: operator.truediv,
     exp.And: operator.and_,
     exp.Or: operator.or_,
+}
+_UNARY: dict[type, Callable] = {
+    exp.Sqrt: lambda v: v.sqrt(),
+    exp.Abs: lambda v: v.abs(),
+    exp.Ln: lambda v: v.ln(),
 }
 
 
@@ -86,6 +92,11 @@ def _compile(node: exp.Expression, t: ir.Table, text: str) -> ir.Value:
         if isinstance(node.expression, exp.Null):
             return inner.isnull()
         raise DefinitionError(f"{text!r}: only IS NULL / IS NOT NULL are supported")
+    if type(node) in _UNARY:
+        return _UNARY[type(node)](_compile(node.this, t, text))
+    if isinstance(node, exp.Greatest | exp.Least):
+        args = [_compile(e, t, text) for e in (node.this, *node.expressions)]
+        return (ibis.greatest if isinstance(node, exp.Greatest) else ibis.least)(*args)
     if isinstance(node, exp.Coalesce):
         return ibis.coalesce(_compile(node.this, t, text), *[_compile(e, t, text) for e in node.expressions])
     if isinstance(node, exp.Case):

@@ -9,6 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from levekar.classify.run import classify_values, usable_schemes
 from levekar.indicators.catalogue import load_catalogue
 from levekar.indicators.disclosure import membership
 from levekar.indicators.run import compute_indicators
@@ -39,7 +40,10 @@ def run(
     values, levels, disclosure = compute_indicators(
         extract_dir, areas, catalogue, progress=lambda s, f: say(s, 0.1 + 0.7 * f)
     )
-    say("writing", 0.85)
+    say("classifying", 0.82)
+    schemes, skipped = usable_schemes(catalogue)
+    classification = classify_values(values, catalogue, schemes)
+    say("writing", 0.86)
     geography = gpd.read_parquet(extract_dir / "geography.parquet")
     polygons = area_polygons(geography, levels)
     manifest = (
@@ -48,14 +52,31 @@ def run(
     inputs = {p.name: p for p in sorted(extract_dir.glob("*.parquet"))}
     if areas_path:
         inputs["areas:" + Path(areas_path).name] = Path(areas_path)
-    config = {"levels": sorted(levels), "catalogue": str(catalogue_path or "packaged"), "disclosure": disclosure}
+    config = {
+        "levels": sorted(levels),
+        "catalogue": str(catalogue_path or "packaged"),
+        "disclosure": disclosure,
+        "classification": {"schemes": {s.id: s.version for s in schemes}, "skipped": skipped},
+    }
     members = membership(levels, geography["grunnkrets"])
     synthetic = bool(manifest.get("synthetic"))
-    write_store(out, values, polygons, catalogue, inputs, config, synthetic=synthetic, members=members, force=force)
+    write_store(
+        out,
+        values,
+        polygons,
+        catalogue,
+        inputs,
+        config,
+        synthetic=synthetic,
+        members=members,
+        classification=classification,
+        force=force,
+    )
     say("done", 1.0)
     return {
         "rows": len(values),
         "levels": ["grunnkrets", *sorted(levels), "country"],
         "suppressed": int(values["suppressed"].sum()),
+        "classification": len(classification),
         "disclosure": disclosure,
     }

@@ -1,9 +1,10 @@
 """The published store: one folder, written atomically.
 
 - `barometer.duckdb`: tables `indicator_values`, `indicator_ranges`, `areas`, `area_grunnkrets` (which
-  grunnkretser make up each area — public, and what an attacker would use), `catalogue`;
-- `indicator_values.parquet` and `indicator_values.csv` (SSB symbols: `:` suppressed, `..` missing) —
-  byte-identical for the same input;
+  grunnkretser make up each area — public, and what an attacker would use), `catalogue`, `classification`
+  (every scheme's category per area and year, with the reasons; made from the published values only);
+- `indicator_values.parquet` and `indicator_values.csv` (SSB symbols: `:` suppressed, `..` missing),
+  `classification.parquet` and `classification.csv` — byte-identical for the same input;
 - `areas.geo.parquet`: polygons of every published area at every level;
 - `manifest.json`: input hashes, configuration, catalogue and method version, the synthetic flag.
 """
@@ -22,7 +23,7 @@ import pyarrow as pa
 
 from levekar import METHOD_VERSION, __version__
 from levekar.indicators.catalogue import Catalogue
-from levekar.io import atomic_dir, sha256, write_geoparquet, write_json, write_parquet
+from levekar.io import atomic_dir, sha256, write_csv, write_geoparquet, write_json, write_parquet
 
 
 def _fmt(v) -> str:
@@ -119,6 +120,7 @@ def write_store(
     config: dict,
     synthetic: bool,
     members: pd.DataFrame,
+    classification: pd.DataFrame | None = None,
     force: bool = False,
 ) -> Path:
     out = Path(out)
@@ -146,6 +148,10 @@ def write_store(
     with atomic_dir(out, force=force) as tmp:
         write_parquet(pa.Table.from_pandas(published, preserve_index=False), tmp / "indicator_values.parquet")
         (tmp / "indicator_values.csv").write_bytes(_csv_bytes(published))
+        tables = {"classification": classification} if classification is not None else {}
+        for name, frame in tables.items():
+            write_parquet(pa.Table.from_pandas(frame, preserve_index=False), tmp / f"{name}.parquet")
+            write_csv(frame, tmp / f"{name}.csv")
         write_geoparquet(areas, tmp / "areas.geo.parquet")
         con = duckdb.connect(str(tmp / "barometer.duckdb"))
         for name, frame in (
@@ -154,6 +160,7 @@ def write_store(
             ("areas", area_rows),
             ("area_grunnkrets", members.sort_values(["level", "area_code", "grunnkrets"]).reset_index(drop=True)),
             ("catalogue", catalogue_rows),
+            *tables.items(),
         ):
             con.register("frame", frame)
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
@@ -175,7 +182,11 @@ def write_store(
                 "years), checked by an exact audit",
             },
             "files": {f: sha256(tmp / f) for f in files if f != "barometer.duckdb"},
-            "rows": {"indicator_values": len(published), "areas": len(area_rows)},
+            "rows": {
+                "indicator_values": len(published),
+                "areas": len(area_rows),
+                **{k: len(v) for k, v in tables.items()},
+            },
         }
         write_json(manifest, tmp / "manifest.json")
     return out
