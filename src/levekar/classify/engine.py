@@ -160,7 +160,7 @@ def evaluate(
     for cat in scheme.categories:
         s = ev(cat.id)
         for i in np.flatnonzero(~decided & np.isnan(s)):
-            could_be[i] += f"; could be {cat.id} ({describe(cat.when)}) if the unknown inputs were known"
+            could_be[i] += f"; could be {cat.id} ({describe(cat.when)}): undecided, inputs or earlier years missing"
         hit = ~decided & (s == 1)
         category[hit] = cat.id
         decided |= hit

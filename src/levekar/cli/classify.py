@@ -23,7 +23,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> None:
-    err.print(message, markup=False)
+    err.print(message, markup=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
