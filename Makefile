@@ -19,6 +19,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/levekar schema-doc --out /tmp/levekar-data-model.md && diff -u docs/data-model.md /tmp/levekar-data-model.md
 	$(BIN)/levekar catalogue-doc --out /tmp/levekar-indicators.md && diff -u docs/indicators.md /tmp/levekar-indicators.md
+	$(BIN)/levekar classify doc --out /tmp/levekar-schemes.md && diff -u docs/schemes.md /tmp/levekar-schemes.md
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
@@ -31,6 +32,7 @@ lint: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/levekar schema-doc --out docs/data-model.md
 	$(BIN)/levekar catalogue-doc --out docs/indicators.md
+	$(BIN)/levekar classify doc --out docs/schemes.md
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

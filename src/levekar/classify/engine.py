@@ -216,6 +216,11 @@ def evaluate(
     out["criteria_unknown"] = [",".join(ids[unk[:, j]]) for j in range(n)]
     out["reasons"] = reasons
     out["score"], out["rank"] = _score(scheme, inputs, out, keys)
+    if scheme.score is not None:
+        unranked = out["category"].isin(scheme.score.among) & out["rank"].isna()
+        for j in np.flatnonzero(unranked.to_numpy()):
+            gaps = [t for t in scheme.score.terms if not np.isfinite(inputs[t].iloc[j])]
+            out.loc[j, "reasons"] += f". Not ranked: score input(s) {', '.join(gaps)} not available"
     return out
 
 

@@ -5,7 +5,9 @@ Column names: `<indicator>` is the value; `<indicator>__num`, `__den`, `__low`, 
 numerator, denominator, 95 % interval and the standard error read off it; `__kommune`, `__country` the
 reference values; `__trend` the change per year over the last years (weighted least squares, the sign turned
 so that positive is worse for indicators with a direction), `__trend_z` that slope over its standard error,
-`__change` the fitted change across the window. Only published numbers are used: a suppressed cell is
+`__change` the fitted change across the window; `__prev` and `__prev_se` the value and standard error of
+the year before (a move between two years is counted as an out-move in the first and an in-move in the
+second). Only published numbers are used: a suppressed cell is
 missing here, so a classification can never reveal what suppression hides.
 """
 
@@ -28,11 +30,12 @@ FIELDS = {
     "__country": "value_country",
 }
 TRENDS = ("__trend", "__trend_z", "__change", "__se")
+PREVIOUS = ("__prev", "__prev_se")
 Z95 = 1.959963984540054
 
 
 def split_column(column: str) -> tuple[str, str]:
-    for suffix in sorted([*FIELDS, *TRENDS], key=len, reverse=True):
+    for suffix in sorted([*FIELDS, *TRENDS, *PREVIOUS], key=len, reverse=True):
         if suffix and column.endswith(suffix):
             return column[: -len(suffix)], suffix
     return column, ""
@@ -118,6 +121,10 @@ def area_table(values: pd.DataFrame, catalogue: Catalogue, columns: set[str], tr
             sign = _sign(catalogue, ind)
             for suffix, wide in (("__trend", slope * sign), ("__trend_z", z * sign), ("__change", change * sign)):
                 out[ind + suffix] = wide.stack(future_stack=True)
+        if suffixes & set(PREVIOUS):
+            before = rows.reset_index().assign(year=lambda f: f["year"] + 1).set_index([*KEYS, "year"])
+            out[ind + "__prev"] = before["value"]
+            out[ind + "__prev_se"] = before["se"]
     idx = pd.MultiIndex.from_frame(frame)
     for name, series in out.items():
         frame[name] = series.reindex(idx).to_numpy(float)

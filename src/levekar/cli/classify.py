@@ -202,3 +202,12 @@ def check_settlement_command(
     console.print(f"grunnkrets {a.grunnkrets} → {a.level} {a.area_code} ({a.year})", markup=False)
     console.print(f"accumulated living-condition challenges: {verdict}", markup=False)
     console.print(a.reasons, markup=False, soft_wrap=True)
+
+
+@classify_app.command("doc")
+def doc(out: Path = typer.Option(Path("docs/schemes.md"), help="Markdown file to write.")) -> None:
+    """Write the scheme documentation generated from the packaged rule files."""
+    from levekar.classify.docs import render_schemes
+
+    out.write_text(render_schemes(), encoding="utf-8")
+    console.print(f"wrote {out}")
