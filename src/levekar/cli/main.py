@@ -8,6 +8,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -226,9 +227,18 @@ def demo(
         f"({r['areas_in_band']} with {r['band'][0]:,.0f}–{r['band'][1]:,.0f} inhabitants), "
         f"{time.perf_counter() - start:.0f} s"
     )
+    cls = pd.read_parquet(out / "published" / "classification.parquet")
+    tiers = cls[(cls["scheme"] == "tiers") & (cls["level"] == "analysis_area")]
+    latest = tiers[tiers["year"] == tiers["year"].max()]["category"].value_counts()
+    console.print(
+        f"tiers of the {latest.sum()} analysis areas in {tiers['year'].max()}: "
+        + ", ".join(f"{k} {v}" for k, v in latest.items()),
+        markup=False,
+    )
     console.print("Look at it with DuckDB (Python), or check it again:")
     console.print(f"  {sys.executable} -m levekar.cli.peek {extract_dir}", soft_wrap=True, markup=False)
     console.print(f"  levekar validate {extract_dir}", soft_wrap=True, markup=False)
+    console.print(f"  levekar classify show {out / 'published'} --scheme tiers", soft_wrap=True, markup=False)
 
 
 def _split(text: str | None) -> list[str]:
