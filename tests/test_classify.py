@@ -14,13 +14,14 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from levekar.classify.engine import _at_least, evaluate
-from levekar.classify.inputs import area_table, trends
+from levekar.classify.inputs import area_table, directions_of, trends
 from levekar.classify.nordic import compare_type_distributions, scb_regso_types
 from levekar.classify.rules import SchemeError, load_scheme, packaged_schemes, parse_scheme
 from levekar.classify.run import (
     PUBLISHED_SCHEMES,
     classify_danish,
     classify_values,
+    explain,
     overlap_matrix,
     read_danish_input,
     usable_schemes,
@@ -105,7 +106,12 @@ def test_denmark_2010_two_of_three_strict_thresholds():
     assert category(t, "2010") == ["none", "ghetto", "ghetto", "none", "ghetto", "none"]
     reasons = classify_danish(t, "2010")["reasons"]
     assert "residents 999 < minimum 1000" in reasons[3]
-    assert "neet not met (neet_18_64 40 (mean of 1 yr) ≤ 40)" in reasons[0]
+    assert reasons[0].endswith("Not met: non_western, neet, convicted")
+    assert "Met: non_western (non_western 50.01 > 50); neet (neet_18_64 40.01 (mean of 1 yr) > 40)" in reasons[1]
+    _, details = evaluate(t, load_scheme("denmark_2010"), ["area_id"], with_details=True)
+    edge = details[details["area_id"] == "A0"].set_index("criterion")
+    assert edge.loc["neet", ["value", "op", "threshold"]].tolist() == [40.0, ">", 40.0]
+    assert not edge["met"].any()
 
 
 def test_denmark_2014_three_of_five_and_income_below():
@@ -132,7 +138,10 @@ def test_denmark_2018_vulnerable_ghetto_and_the_national_conviction_share():
     res = classify_danish(t, "2018")
     assert res["category"].tolist() == ["vulnerable", "ghetto", "none", "none", "none"]
     assert "could be vulnerable" in res["reasons"][3]
-    assert "convicted unknown (threshold 3 * national_convicted not available)" in res["reasons"][3]
+    assert res["reasons"][3].endswith("Unknown: convicted")
+    _, details = evaluate(t, load_scheme("denmark_2018"), ["area_id"], with_details=True)
+    row = details[(details["area_id"] == "A3") & (details["criterion"] == "convicted")].iloc[0]
+    assert row["value"] == 2.99 and np.isnan(row["threshold"]) and pd.isna(row["met"])
     with pytest.raises(SchemeError, match="use no national conviction share"):
         classify_danish(t, "2010", 1.0)
 
@@ -303,7 +312,7 @@ def test_tier_distribution_is_of_the_reports_order(published):
 def test_classification_reads_only_published_numbers(published, demo_dir):
     """Changing what suppression hides cannot change any category or reason."""
     values, cls = published
-    cat = load_catalogue()
+    cat = directions_of(load_catalogue())
     schemes, skipped = usable_schemes(cat)
     assert not skipped
     again = classify_values(values, cat, schemes)
@@ -317,6 +326,33 @@ def test_classification_reads_only_published_numbers(published, demo_dir):
         poked.loc[hidden, col] = rng.uniform(0, 100, hidden.sum())
     poked.loc[hidden, "denominator"] = rng.integers(1, 5000, hidden.sum())
     pd.testing.assert_frame_equal(classify_values(poked, cat, schemes)[cols], cls[cols])
+
+
+def test_explain_gives_the_numbers_behind_each_result(published, demo_dir):
+    values, cls = published
+    row = cls[(cls["scheme"] == "tiers") & (cls["level"] == "analysis_area")].iloc[-1]
+    details = explain(values, directions_of(load_catalogue()), "tiers", "analysis_area", row["area_code"])
+    mine = details[details["year"] == row["year"]]
+    assert len(mine) == len(load_scheme("tiers").criteria)
+    assert ",".join(mine.loc[mine["met"].fillna(False).astype(bool), "criterion"]) == row["criteria_met"]
+    r = CliRunner().invoke(
+        app,
+        [
+            "classify",
+            "show",
+            str(store_of(demo_dir)),
+            "--scheme",
+            "tiers",
+            "--level",
+            "analysis_area",
+            "--area",
+            row["area_code"],
+            "--year",
+            str(row["year"]),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "children_low_income_high" in r.output and "threshold" in r.output
 
 
 def test_screening_counts_flags(published):
@@ -409,9 +445,8 @@ def test_own_scheme_on_the_area_table(published):
             "default": "other",
         }
     )
-    cat = load_catalogue()
-    table = area_table(values, cat, own.columns())
-    res = evaluate(table, own, ["level", "area_code"])
+    table = area_table(values, directions_of(load_catalogue()), own.columns())
+    res, _ = evaluate(table, own, ["level", "area_code"])
     ok = table["households_renting"].notna() & table["households_renting__kommune"].notna()
     expect = np.where(table["households_renting"] > 1.5 * table["households_renting__kommune"], "many_renters", "other")
     assert (res["category"][ok].to_numpy() == expect[ok.to_numpy()]).all()

@@ -9,6 +9,8 @@ without saying so.
 
 from __future__ import annotations
 
+import functools
+import math
 import operator
 
 import ibis
@@ -19,12 +21,12 @@ from levekar.classify.rules import Condition, Scheme, SchemeError
 from levekar.indicators.expr import DefinitionError, compile_expr
 
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-_NEGATED = {">": "≤", ">=": "<", "<": "≥", "<=": ">"}
 RESULT_COLUMNS = ["scheme", "version", "category", "criteria_met", "criteria_unknown", "reasons", "score", "rank"]
 
 
-def _number(v: float) -> str:
-    return f"{v:.3f}".rstrip("0").rstrip(".") if np.isfinite(v) else "n/a"
+@functools.cache
+def _connection() -> ibis.BaseBackend:
+    return ibis.duckdb.connect()
 
 
 def _expressions(frame: pd.DataFrame, exprs: dict[str, str], where: str) -> pd.DataFrame:
@@ -36,7 +38,7 @@ def _expressions(frame: pd.DataFrame, exprs: dict[str, str], where: str) -> pd.D
         cols = {name: compile_expr(text, t).cast("float64") for name, text in exprs.items()}
     except DefinitionError as e:
         raise SchemeError(f"{where}: {e}") from e
-    out = ibis.duckdb.connect().execute(t.select("_row", **cols).order_by("_row"))
+    out = _connection().execute(t.select("_row", **cols).order_by("_row"))
     out.index = frame.index
     return out.drop(columns="_row")
 
@@ -124,11 +126,17 @@ def describe(cond: Condition) -> str:
 
 
 def evaluate(
-    table: pd.DataFrame, scheme: Scheme, keys: list[str], parameters: dict[str, float | None] | None = None
-) -> pd.DataFrame:
+    table: pd.DataFrame,
+    scheme: Scheme,
+    keys: list[str],
+    parameters: dict[str, float | None] | None = None,
+    with_details: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Classify every row (one area in one year) of `table`; the area's other years are its history.
 
-    Returns `keys`, `year` and RESULT_COLUMNS in the order of `table`."""
+    Returns the results (`keys`, `year` and RESULT_COLUMNS, in the order of `table`) and, `with_details`, one
+    row per area, year and criterion with the input value, the comparison, the threshold and whether it was
+    met (missing: unknown). The reasons name the category's condition and the criteria met with their numbers."""
     params = {**scheme.parameters, **(parameters or {})}
     unknown = set(params) - set(scheme.parameters)
     if unknown:
@@ -156,72 +164,104 @@ def evaluate(
     n = len(frame)
     category = np.full(n, scheme.default, dtype=object)
     decided = np.zeros(n, dtype=bool)
-    could_be = [""] * n
+    could_be = np.full(n, "", dtype=object)
     for cat in scheme.categories:
         s = ev(cat.id)
-        for i in np.flatnonzero(~decided & np.isnan(s)):
-            could_be[i] += f"; could be {cat.id} ({describe(cat.when)}): undecided, inputs or earlier years missing"
+        open_ = ~decided & np.isnan(s)
+        could_be[open_] += f"; could be {cat.id} ({describe(cat.when)}): undecided, inputs or earlier years missing"
         hit = ~decided & (s == 1)
         category[hit] = cat.id
         decided |= hit
     if scheme.undetermined:
-        open_ = ~decided & np.array([bool(c) for c in could_be])
-        category[open_] = scheme.undetermined
+        category[~decided & (could_be != "")] = scheme.undetermined
     why = {c.id: f"{c.id}: {describe(c.when)}" for c in scheme.categories}
+    why[scheme.default] = f"{scheme.default}: no category's condition holds"
     if scheme.undetermined:
-        why[scheme.undetermined] = (
-            f"{scheme.undetermined}: no category holds, and some could if the unknown inputs were known"
-        )
-    head = [why.get(c, f"{scheme.default}: no category's condition holds") for c in category]
+        why[scheme.undetermined] = f"{scheme.undetermined}: no category holds, and one could if inputs were known"
+    head = np.array([why[c] for c in category], dtype=object) if n else np.array([], dtype=object)
     if scheme.population and scheme.min_population is not None:
         pop = inputs[scheme.population].to_numpy(float)
         low = np.isfinite(pop) & (pop < scheme.min_population)
         gone = ~np.isfinite(pop)
-        for i in np.flatnonzero(low | gone):
-            category[i] = scheme.default
-            could_be[i] = ""
-            head[i] = (
-                f"{scheme.default}: {scheme.population} {_number(pop[i])} < minimum {_number(scheme.min_population)}"
-                if low[i]
-                else f"{scheme.default}: {scheme.population} not available (minimum {_number(scheme.min_population)})"
-            )
-    parts = []
-    for c in scheme.criteria:
-        v, t, s = inputs[c.input].to_numpy(float), thresholds[c.id].to_numpy(float), criteria[c.id]
-        years = averaged.get(c.input)
-        texts = []
-        for j in range(n):
-            shown = f"{c.input} {_number(v[j])}"
-            if years is not None and np.isfinite(v[j]):
-                shown += f" (mean of {int(years[j])} yr)"
-            if np.isnan(s[j]):
-                gap = c.input if not np.isfinite(v[j]) else f"threshold {c.threshold}"
-                texts.append(f"{c.id} unknown ({gap} not available)")
-            elif s[j] == 1:
-                texts.append(f"{c.id} met ({shown} {c.op} {_number(t[j])})")
-            else:
-                texts.append(f"{c.id} not met ({shown} {_NEGATED[c.op]} {_number(t[j])})")
-        parts.append(texts)
-    reasons = [
-        head[j] + could_be[j] + ". Criteria: " + "; ".join(p[j] for p in parts) if parts else head[j] for j in range(n)
-    ]
-    met = np.vstack([criteria[c.id] == 1 for c in scheme.criteria]) if scheme.criteria else np.zeros((0, n))
-    unk = np.vstack([np.isnan(criteria[c.id]) for c in scheme.criteria]) if scheme.criteria else np.zeros((0, n))
-    ids = np.array([c.id for c in scheme.criteria], dtype=object)
+        floor = _numbers(np.array([scheme.min_population]))[0]
+        category[low | gone] = scheme.default
+        could_be[low | gone] = ""
+        head[low] = f"{scheme.default}: {scheme.population} " + _numbers(pop[low]) + f" < minimum {floor}"
+        head[gone] = f"{scheme.default}: {scheme.population} not available (minimum {floor})"
+    reasons = head + could_be
+    if scheme.criteria:
+        met = [_met_text(c, inputs, thresholds[c.id], criteria[c.id], averaged.get(c.input)) for c in scheme.criteria]
+        for label, parts in (
+            ("met", met),
+            ("not met", [np.where(criteria[c.id] == 0, c.id, "") for c in scheme.criteria]),
+            ("unknown", [np.where(np.isnan(criteria[c.id]), c.id, "") for c in scheme.criteria]),
+        ):
+            listed = _join(parts, "; " if label == "met" else ", ", skip_empty=True)
+            reasons = reasons + np.where(listed == "", "", f". {label.capitalize()}: " + listed)
     out = frame[[*keys, "year"]].copy()
     out["scheme"] = scheme.id
     out["version"] = scheme.version
     out["category"] = category
-    out["criteria_met"] = [",".join(ids[met[:, j]]) for j in range(n)]
-    out["criteria_unknown"] = [",".join(ids[unk[:, j]]) for j in range(n)]
-    out["reasons"] = reasons
+    out["criteria_met"] = _listed(scheme, criteria, lambda s: s == 1)
+    out["criteria_unknown"] = _listed(scheme, criteria, np.isnan)
     out["score"], out["rank"] = _score(scheme, inputs, out, keys)
     if scheme.score is not None:
-        unranked = out["category"].isin(scheme.score.among) & out["rank"].isna()
-        for j in np.flatnonzero(unranked.to_numpy()):
-            gaps = [t for t in scheme.score.terms if not np.isfinite(inputs[t].iloc[j])]
-            out.loc[j, "reasons"] += f". Not ranked: score input(s) {', '.join(gaps)} not available"
+        unranked = (out["category"].isin(scheme.score.among) & out["rank"].isna()).to_numpy()
+        gaps = _join(
+            [np.where(np.isfinite(inputs[t].to_numpy(float)), "", t) for t in scheme.score.terms], ", ", skip_empty=True
+        )
+        reasons[unranked] += ". Not ranked: score input(s) " + gaps[unranked] + " not available"
+    out["reasons"] = reasons
+    if not with_details:
+        return out[[*keys, "year", *RESULT_COLUMNS]], None
+    m = len(scheme.criteria)
+    details = pd.DataFrame(
+        {
+            **{k: np.tile(frame[k].to_numpy(), m) for k in [*keys, "year"]},
+            "scheme": scheme.id,
+            "criterion": np.repeat(np.array([c.id for c in scheme.criteria], dtype=object), n),
+            "input": np.repeat(np.array([c.input for c in scheme.criteria], dtype=object), n),
+            "value": np.concatenate([inputs[c.input].to_numpy(float) for c in scheme.criteria] or [np.zeros(0)]),
+            "op": np.repeat(np.array([c.op for c in scheme.criteria], dtype=object), n),
+            "threshold": np.concatenate([thresholds[c.id].to_numpy(float) for c in scheme.criteria] or [np.zeros(0)]),
+            "met": pd.array(
+                np.concatenate([criteria[c.id] for c in scheme.criteria] or [np.zeros(0)]), dtype="Float64"
+            ).astype("boolean"),
+        }
+    )
+    return out[[*keys, "year", *RESULT_COLUMNS]], details
+
+
+def _numbers(v: np.ndarray) -> np.ndarray:
+    """Numbers as shown in the reasons: up to three decimals, trailing zeros dropped; "n/a" when missing."""
+    text = [f"{x:.3f}".rstrip("0").rstrip(".") if math.isfinite(x) else "n/a" for x in np.asarray(v, float).tolist()]
+    return np.array([("0" if t == "-0" else t) for t in text], dtype=object)
+
+
+def _met_text(c, inputs: pd.DataFrame, threshold: pd.Series, state: np.ndarray, years) -> np.ndarray:
+    """ "id (input value op threshold)" where the criterion is met, else "" (formatted only where needed)."""
+    out = np.full(len(state), "", dtype=object)
+    hit = state == 1
+    if hit.any():
+        shown = f"{c.id} ({c.input} " + _numbers(inputs[c.input].to_numpy(float)[hit])
+        if years is not None:
+            shown = shown + " (mean of " + _numbers(years[hit]) + " yr)"
+        out[hit] = shown + f" {c.op} " + _numbers(threshold.to_numpy(float)[hit]) + ")"
     return out
+
+
+def _join(parts: list[np.ndarray], sep: str, skip_empty: bool = False) -> np.ndarray:
+    """Element-wise `sep.join` over several arrays of strings (empty strings left out with `skip_empty`)."""
+    rows = zip(*(p.tolist() for p in parts), strict=True)
+    joined = [sep.join(x for x in row if x) for row in rows] if skip_empty else [sep.join(row) for row in rows]
+    return np.array(joined, dtype=object)
+
+
+def _listed(scheme: Scheme, criteria: dict[str, np.ndarray], test) -> np.ndarray:
+    """Comma-separated ids of the criteria passing `test`, per row."""
+    if not scheme.criteria:
+        return np.full(len(next(iter(criteria.values()), [])), "", dtype=object)
+    return _join([np.where(test(criteria[c.id]), c.id, "") for c in scheme.criteria], ",", skip_empty=True)
 
 
 def _score(scheme: Scheme, inputs: pd.DataFrame, out: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,8 @@ missing here, so a classification can never reveal what suppression hides.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -41,8 +43,9 @@ def split_column(column: str) -> tuple[str, str]:
     return column, ""
 
 
-def _sign(catalogue: Catalogue, indicator: str) -> float:
-    return -1.0 if catalogue.get(indicator).direction == "higher_is_better" else 1.0
+def directions_of(catalogue: Catalogue) -> dict[str, str]:
+    """What classification needs of a catalogue: each indicator's direction."""
+    return {i.id: i.direction for i in catalogue.indicators}
 
 
 def trends(wide_value: pd.DataFrame, wide_se: pd.DataFrame, years: int) -> tuple[pd.DataFrame, ...]:
@@ -80,15 +83,16 @@ def trends(wide_value: pd.DataFrame, wide_se: pd.DataFrame, years: int) -> tuple
     )
 
 
-def area_table(values: pd.DataFrame, catalogue: Catalogue, columns: set[str], trend_years: int = 5) -> pd.DataFrame:
-    """The columns `columns` for every area (all levels but the country) and year in `values`."""
+def area_table(
+    values: pd.DataFrame, directions: Mapping[str, str], columns: set[str], trend_years: int = 5
+) -> pd.DataFrame:
+    """The columns `columns` for every area (all levels but the country) and year in `values`; `directions`
+    maps each indicator to its direction (higher_is_worse, higher_is_better, neutral)."""
     wanted: dict[str, set[str]] = {}
     for c in sorted(columns):
         ind, suffix = split_column(c)
-        try:
-            catalogue.get(ind)
-        except KeyError:
-            raise SchemeError(f"column {c!r}: no indicator {ind!r} in the catalogue") from None
+        if ind not in directions:
+            raise SchemeError(f"column {c!r}: no indicator {ind!r} in the catalogue")
         wanted.setdefault(ind, set()).add(suffix)
     v = values[
         (values["breakdown"] == "total")
@@ -118,7 +122,7 @@ def area_table(values: pd.DataFrame, catalogue: Catalogue, columns: set[str], tr
             wide_v = rows["value"].unstack("year").reindex(columns=span)
             wide_se = rows["se"].unstack("year").reindex(columns=span)
             slope, z, change = trends(wide_v, wide_se, trend_years)
-            sign = _sign(catalogue, ind)
+            sign = -1.0 if directions[ind] == "higher_is_better" else 1.0
             for suffix, wide in (("__trend", slope * sign), ("__trend_z", z * sign), ("__change", change * sign)):
                 out[ind + suffix] = wide.stack(future_stack=True)
         if suffixes & set(PREVIOUS):

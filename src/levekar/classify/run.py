@@ -3,7 +3,7 @@ overlap matrix of the screening flags; the Danish schemes on an external table."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,6 @@ import pandas as pd
 from levekar.classify.engine import evaluate
 from levekar.classify.inputs import KEYS, area_table, split_column
 from levekar.classify.rules import Scheme, SchemeError, load_scheme
-from levekar.indicators.catalogue import Catalogue
 
 # the schemes `levekar run` evaluates on the indicator values (the Danish ones need Danish inputs)
 PUBLISHED_SCHEMES = (
@@ -36,12 +35,12 @@ SCREENING_FLAGS = (
 
 
 def usable_schemes(
-    catalogue: Catalogue, schemes: Sequence[str | Path | Scheme] = PUBLISHED_SCHEMES
+    directions: Mapping[str, str], schemes: Sequence[str | Path | Scheme] = PUBLISHED_SCHEMES
 ) -> tuple[list[Scheme], dict[str, str]]:
     """The schemes the catalogue can feed, and for the others the indicators they lack (a municipality's
     own catalogue need not carry them all)."""
     usable, skipped = [], {}
-    ids = {i.id for i in catalogue.indicators}
+    ids = set(directions)
     for s in schemes:
         scheme = s if isinstance(s, Scheme) else load_scheme(s)
         lacking = sorted({split_column(c)[0] for c in scheme.columns()} - ids)
@@ -54,7 +53,7 @@ def usable_schemes(
 
 def classify_values(
     values: pd.DataFrame,
-    catalogue: Catalogue,
+    directions: Mapping[str, str],
     schemes: Sequence[str | Path | Scheme] = PUBLISHED_SCHEMES,
     trend_years: int = 5,
     progress: Callable[[str, float], None] | None = None,
@@ -62,14 +61,26 @@ def classify_values(
     """The `classification` table: one row per scheme, level, area and year, with category and reasons."""
     say = progress or (lambda step, frac: None)
     loaded = [s if isinstance(s, Scheme) else load_scheme(s) for s in schemes]
-    table = area_table(values, catalogue, set().union(*(s.columns() for s in loaded)), trend_years)
-    parts = []
-    for k, s in enumerate(loaded):
+    table = area_table(values, directions, set().union(*(s.columns() for s in loaded)), trend_years)
+    results = []
+    # the area table is sorted by level, area and year, and so is each scheme's result: order by scheme only
+    for k, s in enumerate(sorted(loaded, key=lambda s: s.id)):
         say(s.id, k / len(loaded))
-        rows = table if not s.levels else table[table["level"].isin(s.levels)]
-        parts.append(evaluate(rows, s, KEYS))
-    out = pd.concat(parts, ignore_index=True)
-    return out.sort_values(["scheme", "level", "area_code", "year"]).reset_index(drop=True)
+        results.append(evaluate(table if not s.levels else table[table["level"].isin(s.levels)], s, KEYS)[0])
+    return pd.concat(results, ignore_index=True)
+
+
+def explain(
+    values: pd.DataFrame, directions: Mapping[str, str], scheme: str | Path | Scheme, level: str, area_code: str
+) -> pd.DataFrame:
+    """Every criterion of `scheme` for one area and each of its years: input value, comparison, threshold,
+    met or not (missing: unknown) — the numbers behind the reasons, recomputed from the published values
+    (the area's own rows carry its history and its kommune and country references)."""
+    s = scheme if isinstance(scheme, Scheme) else load_scheme(scheme)
+    rows = values[(values["level"] == level) & (values["area_code"] == area_code)]
+    if rows.empty:
+        raise SchemeError(f"no area {area_code!r} at level {level!r}")
+    return evaluate(area_table(rows, directions, s.columns()), s, KEYS, with_details=True)[1]
 
 
 def overlap_matrix(screening: pd.DataFrame, flags: Sequence[str] = SCREENING_FLAGS) -> pd.DataFrame:
@@ -145,5 +156,5 @@ def classify_danish(table: pd.DataFrame, version: str, national_convicted: float
     params = {"national_convicted": national_convicted} if "national_convicted" in scheme.parameters else {}
     if national_convicted is not None and not params:
         raise SchemeError(f"denmark_{version}: the {version} criteria use no national conviction share")
-    res = evaluate(table.sort_values(["area_id", "year"]), scheme, ["area_id"], params)
+    res, _ = evaluate(table.sort_values(["area_id", "year"]), scheme, ["area_id"], params)
     return res[["area_id", "year", "category", "criteria_met", "reasons"]].reset_index(drop=True)

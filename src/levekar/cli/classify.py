@@ -39,6 +39,11 @@ def _store_table(store: Path, name: str) -> pd.DataFrame:
         con.close()
 
 
+def _directions(store: Path) -> dict[str, str]:
+    rows = _store_table(store, "catalogue")
+    return dict(zip(rows["indicator_id"], rows["direction"], strict=True))
+
+
 @classify_app.command("danish")
 def danish(
     version: str = typer.Option(..., help="Criteria version: 2010, 2014, 2018 or 2021."),
@@ -74,20 +79,16 @@ def show(
     scheme: str = typer.Option("tiers", help=f"Packaged scheme ({', '.join(packaged_schemes())}) or a YAML file."),
     level: str | None = typer.Option(None, help="Only this level (analysis_area, bydel, …)."),
     year: int | None = typer.Option(None, help="Only this year (default: the latest)."),
-    area: str | None = typer.Option(None, help="Only this area code."),
+    area: str | None = typer.Option(None, help="Only this area code (with --level: every criterion's numbers)."),
     out: Path | None = typer.Option(None, help="Write the rows as CSV instead of printing them."),
 ) -> None:
     """The categories and reasons of a scheme; a scheme file of one's own is evaluated on the store."""
     from levekar.classify.run import classify_values
-    from levekar.indicators.catalogue import parse_catalogue
     from levekar.io import write_csv
 
     if Path(scheme).suffix:
-        values = _store_table(store, "indicator_values")
-        rows = [r for r in _store_table(store, "catalogue").to_dict("records")]
         try:
-            catalogue = _catalogue_of(rows, parse_catalogue)
-            table = classify_values(values, catalogue, [Path(scheme)])
+            table = classify_values(_store_table(store, "indicator_values"), _directions(store), [Path(scheme)])
         except SchemeError as e:
             _fail(str(e))
     else:
@@ -113,30 +114,16 @@ def show(
     for r in table.itertuples(index=False):
         t.add_row(r.level, r.area_code, r.category, r.criteria_met, r.reasons)
     console.print(t)
+    if area and level:
+        from levekar.classify.run import explain
+
+        src = Path(scheme) if Path(scheme).suffix else scheme
+        details = explain(_store_table(store, "indicator_values"), _directions(store), src, level, area)
+        details = details[details["year"] == table["year"].iloc[0]]
+        console.print(details[["criterion", "input", "value", "op", "threshold", "met"]].to_string(index=False))
+        return
     counts = table.groupby("level")["category"].value_counts().rename("areas").reset_index()
     console.print(counts.to_string(index=False), markup=False)
-
-
-def _catalogue_of(rows: list[dict], parse):
-    """A catalogue good enough for classification (ids and directions) from the store's catalogue table."""
-    doc = {
-        "version": "store",
-        "indicators": [
-            {
-                "id": r["indicator_id"],
-                "title": {"nb": r["title_nb"], "en": r["title_en"]},
-                "theme": r["theme"],
-                "kind": r["kind"],
-                "direction": r["direction"],
-                "population": "TRUE",
-                "numerator": "TRUE",
-                "value": "TRUE",
-                "breakdowns": [],
-            }
-            for r in rows
-        ],
-    }
-    return parse(doc, "store catalogue")
 
 
 @classify_app.command("overlap")

@@ -9,6 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from levekar.classify.inputs import directions_of
 from levekar.classify.run import classify_values, usable_schemes
 from levekar.indicators.catalogue import load_catalogue
 from levekar.indicators.disclosure import membership
@@ -41,8 +42,9 @@ def run(
         extract_dir, areas, catalogue, progress=lambda s, f: say(s, 0.1 + 0.7 * f)
     )
     say("classifying", 0.82)
-    schemes, skipped = usable_schemes(catalogue)
-    classification = classify_values(values, catalogue, schemes)
+    directions = directions_of(catalogue)
+    schemes, skipped = usable_schemes(directions)
+    classification = classify_values(values, directions, schemes)
     say("writing", 0.86)
     geography = gpd.read_parquet(extract_dir / "geography.parquet")
     polygons = area_polygons(geography, levels)
