@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -88,3 +89,9 @@ def atomic_dir(target: Path, force: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """CSV with floats as their shortest exact repr, LF line ends, no index."""
+    with _replacing(path) as tmp:
+        df.to_csv(tmp, index=False, lineterminator="\n")

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from levekar import __version__
+from levekar.cli.segregation import app as segregation_app
 from levekar.geo.areas import areas_for_extract
 from levekar.publish.run import run
 from levekar.schema.docs import render_data_model
@@ -32,6 +33,7 @@ areas_app = typer.Typer(
     help="Analysis areas: contiguous regionalisation with a floor and a ceiling, and user zonings.",
 )
 app.add_typer(areas_app, name="areas")
+app.add_typer(segregation_app, name="segregation")
 console = Console()
 err = Console(stderr=True)
 

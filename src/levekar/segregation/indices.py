@@ -116,9 +116,9 @@ def multigroup_dissimilarity(counts: np.ndarray) -> np.ndarray | float:
     ti = c.sum(axis=-1, keepdims=True)
     T = ti.sum(axis=-2, keepdims=True)
     Pk = c.sum(axis=-2, keepdims=True) / T
-    I = (Pk * (1 - Pk)).sum(axis=-1, keepdims=True)
+    spread = (Pk * (1 - Pk)).sum(axis=-1, keepdims=True)
     num = (ti * np.abs(_share(c, ti) - Pk)).sum(axis=(-2, -1), keepdims=True)
-    return _squeeze(_squeeze(num / (2 * T * I)))
+    return _squeeze(_squeeze(num / (2 * T * spread)))
 
 
 def multigroup_information_theory(counts: np.ndarray) -> np.ndarray | float:

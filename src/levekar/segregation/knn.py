@@ -137,7 +137,7 @@ def _count_candidates(
     if not math.isfinite(radius):
         return bstart[nbx * nby], 0, nbx - 1, 0, nby - 1
     r2 = radius * radius
-    rb = int(math.ceil(radius / bsize)) + 1
+    rb = math.ceil(radius / bsize) + 1
     cx = int((ox - bx0) // bsize)
     cy = int((oy - by0) // bsize)
     lox, hix = max(0, cx - rb), min(nbx - 1, cx + rb)
@@ -337,7 +337,7 @@ def _lattice(
     raster[lx, ly] = np.arange(len(xs))
     if int((raster >= 0).sum()) != len(xs):  # two cells on one grid point: rings need the general path
         return none
-    reach = min(int(math.ceil(max_radius / step)) + 1, 300)
+    reach = min(math.ceil(max_radius / step) + 1, 300)
     g = np.arange(-reach, reach + 1)
     ox, oy = np.meshgrid(g, g, indexing="ij")
     d2 = (ox * ox + oy * oy).ravel()
@@ -430,8 +430,24 @@ def knn_counts(
     done = 0
     for chunk in chunks:
         cn, cg = _solve_chunk(
-            chunk, xs, ys, pop, grp, order, bstart, bx0, by0, bsize, nbx, nby, radius, kv, whole, *lattice[:3],
-            bsize / 4, *lattice[3:]
+            chunk,
+            xs,
+            ys,
+            pop,
+            grp,
+            order,
+            bstart,
+            bx0,
+            by0,
+            bsize,
+            nbx,
+            nby,
+            radius,
+            kv,
+            whole,
+            *lattice[:3],
+            bsize / 4,
+            *lattice[3:],
         )
         out_n[chunk], out_g[chunk] = cn, cg
         done += len(chunk)
