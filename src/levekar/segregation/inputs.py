@@ -119,7 +119,7 @@ def register_cells(extract_dir: Path, year: int | None = None, size: int = 250) 
     con = duckdb.connect()
     p, d = sql_string(str(persons)), sql_string(str(dwellings))
     if year is None:
-        year = int(con.sql(f"SELECT max(year) FROM read_parquet({p})").fetchone()[0])
+        year = int(con.sql(f"SELECT max(year) FROM read_parquet({p})").fetchall()[0][0])
     years = {int(r[0]) for r in con.sql(f"SELECT DISTINCT year FROM read_parquet({p})").fetchall()}
     if year not in years:
         raise InputError(f"{persons}: column 'year' has no {year}; it has {', '.join(map(str, sorted(years)))}")
@@ -135,7 +135,7 @@ def register_cells(extract_dir: Path, year: int | None = None, size: int = 250) 
         GROUP BY ALL ORDER BY x, y
         """
     ).df()
-    total = int(con.sql(f"SELECT count(*) FROM read_parquet({p}) WHERE year = {year}").fetchone()[0])
+    total = int(con.sql(f"SELECT count(*) FROM read_parquet({p}) WHERE year = {year}").fetchall()[0][0])
     for c in ("x", "y"):
         cells[c] = cells[c].astype(np.int64)
     for c in ("population", "immigrant_background", "afrika_asia_mv"):
