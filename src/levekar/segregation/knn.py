@@ -14,10 +14,11 @@ An origin whose whole data set holds fewer than K persons gets everything (equip
 How it stays fast without an N×M neighbour matrix: cells are bucketed into square blocks. For each block, a
 KD-tree over block centres finds how far one must go for max K persons (blocks by centre distance, plus a
 block diagonal for where the origin and the cells sit in their blocks) — an upper bound R on the radius every
-origin in the block needs. A numba kernel (parallel over origins) then gathers the cells within R from the
-blocks, keeps those inside the distance bin where max K is reached (a 64-bin population histogram over
-distance² — most of the gathered annulus is dropped before sorting), sorts them and walks the rings once,
-reading off every K.
+origin in the block needs. A numba kernel (parallel over origins) then, on a regular grid where the disc of R
+is mostly populated, walks lattice offsets pre-sorted by squared distance through a raster of cell numbers
+(no sorting at all); otherwise it gathers the cells within R from the blocks, keeps those inside the distance
+bin where max K is reached (a 64-bin population histogram over distance²), sorts only those and walks the
+rings. Either way every K is read off one walk.
 """
 
 from __future__ import annotations
