@@ -20,6 +20,9 @@ RUNS = [
     ("areas", ["areas_bench.py", "city"]),
     ("areas", ["areas_bench.py", "country"]),
     ("indicators", ["indicators_bench.py"]),
+    ("segregation", ["segregation_bench.py", "oslo"]),
+    ("segregation", ["segregation_bench.py", "norway"]),
+    ("segregation", ["segregation_bench.py", "indices"]),
 ]
 
 

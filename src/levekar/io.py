@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -57,12 +58,6 @@ def write_json(obj: object, path: Path) -> None:
         tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def write_csv(frame, path: Path) -> None:
-    """A DataFrame as UTF-8 CSV with \\n line ends (the same frame gives the same bytes)."""
-    with _replacing(path) as tmp:
-        tmp.write_bytes(frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-
-
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -94,3 +89,9 @@ def atomic_dir(target: Path, force: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """CSV with floats as their shortest exact repr, LF line ends, no index."""
+    with _replacing(path) as tmp:
+        df.to_csv(tmp, index=False, lineterminator="\n")
