@@ -71,7 +71,7 @@ def run(
         config,
         synthetic=synthetic,
         members=members,
-        classification=classification,
+        extra={"classification": classification},
         force=force,
     )
     say("done", 1.0)

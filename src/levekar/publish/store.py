@@ -120,9 +120,12 @@ def write_store(
     config: dict,
     synthetic: bool,
     members: pd.DataFrame,
-    classification: pd.DataFrame | None = None,
+    extra: dict[str, pd.DataFrame] | None = None,
     force: bool = False,
 ) -> Path:
+    """Write the store. `extra` are the later stages' tables (classification, segregation, flows, …): each
+    becomes a DuckDB table and `<name>.parquet` + `<name>.csv`. Everything in it must already obey the
+    disclosure rules — the store publishes what it is given."""
     out = Path(out)
     published = publishable(values)
     catalogue_rows = pd.DataFrame(
@@ -148,7 +151,7 @@ def write_store(
     with atomic_dir(out, force=force) as tmp:
         write_parquet(pa.Table.from_pandas(published, preserve_index=False), tmp / "indicator_values.parquet")
         (tmp / "indicator_values.csv").write_bytes(_csv_bytes(published))
-        tables = {"classification": classification} if classification is not None else {}
+        tables = dict(sorted((extra or {}).items()))
         for name, frame in tables.items():
             write_parquet(pa.Table.from_pandas(frame, preserve_index=False), tmp / f"{name}.parquet")
             write_csv(frame, tmp / f"{name}.csv")
