@@ -43,7 +43,7 @@ def _expressions(frame: pd.DataFrame, exprs: dict[str, str], where: str) -> pd.D
     return out.drop(columns="_row")
 
 
-def _trailing_mean(frame: pd.DataFrame, keys: list[str], col: str, years: int) -> tuple[pd.Series, pd.Series]:
+def _trailing_mean(frame: pd.DataFrame, keys: list[str], col: str, years: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean of `col` over each area's years (y − years, y], and how many of those years had a value."""
     wide = frame.pivot_table(index=keys, columns="year", values=col, aggfunc="first", dropna=False)
     span = range(int(frame["year"].min()), int(frame["year"].max()) + 1)
