@@ -44,6 +44,8 @@ def test_store_is_deterministic_and_complete(tiny_dir, tmp_path):
     assert _hashes(a) == _hashes(tmp_path / "b")
     manifest = json.loads((a / "manifest.json").read_text())
     assert manifest["synthetic"] is True and manifest["rows"]["indicator_values"] == summary["rows"]
+    assert manifest["rows"]["classification"] == summary["classification"] > 0
+    assert {"classification.csv", "classification.parquet"} <= set(_hashes(a))
     con = duckdb.connect(str(a / "barometer.duckdb"), read_only=True)
     cols = {r[0] for r in con.execute("DESCRIBE indicator_values").fetchall()}
     assert {
