@@ -9,7 +9,7 @@ is published), the scopes' group shares and the school tables pass the catalogue
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -44,24 +44,13 @@ class StoreSettings:
     ks: tuple[int, ...] = DEFAULT_K
     schools: Settings = field(default_factory=Settings)
 
-
-def index_rows(counts: np.ndarray, replications: int, seed: int, level: float) -> list[dict]:
-    """Index values of n units × G exhaustive groups: G = 2 gives the single-group indices of the first group,
-    G > 2 the multigroup ones. With `replications`, the bootstrap interval, bias-corrected value, the
-    evenness null's mean and p-value (`indices.infer`). Empty when the group is nobody or everybody."""
-    c = np.asarray(counts, dtype=float)
-    c = c[c.sum(axis=1) > 0]
-    tot = c.sum(axis=0)
-    enough = (tot > 0).all() if c.shape[1] == 2 else (tot > 0).sum() >= 2
-    if len(c) < 2 or not enough:
-        return []
-    keys = ix.SINGLE_GROUP if c.shape[1] == 2 else ix.MULTIGROUP
-    if replications:
-        inf = ix.infer(c, replications, seed, level)
-        return [{"index": k, **{f: inf[k][f] for f in ("value", "bias_corrected", "ci_low", "ci_high",
-                                                        "null_mean", "p_value")}} for k in keys]  # fmt: skip
-    vals = ix.single_group(c[:, 0], c.sum(axis=1)) if c.shape[1] == 2 else ix.multigroup(c)
-    return [{"index": k, "value": float(vals[k])} for k in keys]
+    def describe(self) -> dict:
+        """The settings as plain values (for the store's manifest)."""
+        return {
+            **asdict(self),
+            "ks": list(self.ks),
+            "schools": {**asdict(self.schools), "groups": list(self.schools.groups)},
+        }
 
 
 def _unit_maps(levels: dict[str, pd.DataFrame], grunnkretser: Sequence[str]) -> dict[str, pd.Series]:
@@ -142,7 +131,7 @@ def residential_indices(
                 }
                 # inference for the headline scopes only: it is what costs time (one bootstrap per scope)
                 reps = replications if scope in INFERENCE_SCOPES else 0
-                for r in index_rows(mat, reps, seed, level):
+                for r in ix.index_rows(mat, reps, seed, level):
                     rows.append({**key, **r})
     out = pd.DataFrame(rows)
     return out.sort_values(["year", "unit_level", "scope_level", "scope_code", "group", "index"]).reset_index(drop=True)

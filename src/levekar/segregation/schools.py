@@ -58,6 +58,8 @@ class Settings:
     contrast_difference: float = 30.0  # neighbouring schools whose shares differ by more than this
     kindergarten_distance: float = 1000.0  # metres: kindergartens at most this far apart …
     kindergarten_difference: float = 30.0  # … whose shares differ by more than this
+    replications: int = 99  # randomisation inference of the indices (0: none)
+    seed: int = 2020
 
 
 # --- reading -------------------------------------------------------------------------------------------------
@@ -224,16 +226,6 @@ def _with_distance(out: pd.DataFrame, dist: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def index_values(x: np.ndarray, t: np.ndarray) -> dict[str, float]:
-    """The single-group indices over units (x of t), NaN when the group is all or nobody."""
-    x, t = np.asarray(x, dtype=float), np.asarray(t, dtype=float)
-    keep = t > 0
-    x, t = x[keep], t[keep]
-    if len(t) == 0 or x.sum() <= 0 or x.sum() >= t.sum():
-        return dict.fromkeys(ix.SINGLE_GROUP, np.nan)
-    return {k: float(v) for k, v in ix.single_group(x, t).items()}
-
-
 def grunnkrets_links(geography: gpd.GeoDataFrame, codes: pd.Series) -> pd.DataFrame:
     """Pairs of grunnkretser (of `codes`) that share a border (rook contiguity), with each code's validity."""
     g = geography[geography["grunnkrets"].isin(codes)].reset_index(drop=True)
@@ -359,16 +351,23 @@ def _long(raw: pd.DataFrame, kind: str, bases: dict[str, str], groups: Sequence[
     out["suppressed"] = _suppressed(out["count"], out["total"], rule)
     out.loc[out["suppressed"], ["count", "total", "share"]] = np.nan
     cols = ["year", "kind", "institution_id", "kommune", "group", "basis", "count", "total", "share", "suppressed"]
-    return out[cols].sort_values(["year", "kind", "institution_id", "group", "basis"]).reset_index(drop=True)
+    return (
+        out[cols]
+        .astype({"year": "int64"})
+        .sort_values(["year", "kind", "institution_id", "group", "basis"])
+        .reset_index(drop=True)
+    )
 
 
 def _scopes(frame: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
-    out = [("country", "0", frame)]
-    out += [("kommune", str(k), f) for k, f in frame.groupby("kommune", sort=True)]
-    return out
+    """Each kommune, and the country when there is more than one."""
+    out = [("kommune", str(k), f) for k, f in frame.groupby("kommune", sort=True)]
+    return out if len(out) == 1 else [("country", "0", frame), *out]
 
 
-def _institution_indices(raw: pd.DataFrame, kind: str, bases: dict[str, str], groups: Sequence[str]) -> list[dict]:
+def _institution_indices(
+    raw: pd.DataFrame, kind: str, bases: dict[str, str], groups: Sequence[str], replications: int, seed: int
+) -> list[dict]:
     rows = []
     for year, yf in raw.groupby("year", sort=True):
         for scope_level, scope_code, f in _scopes(yf):
@@ -376,18 +375,17 @@ def _institution_indices(raw: pd.DataFrame, kind: str, bases: dict[str, str], gr
                 for basis, prefix in bases.items():
                     x, t = f[prefix + g].to_numpy(dtype=float), f[prefix + g + "_total"].to_numpy(dtype=float)
                     ok = np.isfinite(t) & (t > 0)
-                    rows.append(
-                        {
-                            "year": int(year),
-                            "kind": kind,
-                            "scope_level": scope_level,
-                            "scope_code": scope_code,
-                            "group": g,
-                            "basis": basis,
-                            "units": int(ok.sum()),
-                            **index_values(x[ok], t[ok]),
-                        }
-                    )
+                    key = {
+                        "year": int(year),
+                        "kind": kind,
+                        "scope_level": scope_level,
+                        "scope_code": scope_code,
+                        "group": g,
+                        "basis": basis,
+                        "units": int(ok.sum()),
+                    }
+                    pair = np.column_stack([x[ok], t[ok] - x[ok]])
+                    rows += [{**key, **r} for r in ix.index_rows(pair, replications, seed)]
     return rows
 
 
@@ -437,9 +435,10 @@ def school_tables(
         ],
         ignore_index=True,
     )
+    reps, seed = settings.replications, settings.seed
     indices_t = pd.DataFrame(
-        _institution_indices(sraw, "school", {"enrolled": "", "catchment": "resident_"}, groups)
-        + _institution_indices(kraw, "kindergarten", {"enrolled": "", "nearest": "nearest_"}, groups)
+        _institution_indices(sraw, "school", {"enrolled": "", "catchment": "resident_"}, groups, reps, seed)
+        + _institution_indices(kraw, "kindergarten", {"enrolled": "", "nearest": "nearest_"}, groups, reps, seed)
     )
 
     # uptake: sizes under the minimum are hidden; the local count is protected against both its totals
@@ -534,7 +533,9 @@ def school_tables(
     return {
         "segregation_institution_composition": composition_t,
         "segregation_institution_indices": indices_t,
-        "segregation_school_uptake": up.sort_values(["year", "institution_id"]).reset_index(drop=True),
+        "segregation_school_uptake": up.astype({"year": "int64"})
+        .sort_values(["year", "institution_id"])
+        .reset_index(drop=True),
         "segregation_school_classes": classes_t,
         "segregation_contrast_pairs": _sorted(contrast, contrast_cols),
         "segregation_kindergarten_pairs": _sorted(kg_pairs, kg_cols),
@@ -543,7 +544,10 @@ def school_tables(
 
 def _sorted(parts: list[pd.DataFrame], cols: list[str]) -> pd.DataFrame:
     parts = [p for p in parts if len(p)]
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    if not parts:  # typed, so that an empty table has the same schema as a full one
+        text = ("group", "institution_a", "institution_b", "kommune", "kommune_a", "kommune_b")
+        return pd.DataFrame(
+            {c: pd.Series(dtype="int64" if c == "year" else "string" if c in text else "float64") for c in cols}
+        )
     out = pd.concat(parts, ignore_index=True)[cols]
     return out.sort_values(["year", "group", "institution_a", "institution_b"]).reset_index(drop=True)
