@@ -236,6 +236,10 @@ def _check_school_disclosure(tables: dict[str, pd.DataFrame], rule: dict) -> Non
         for side in ("institution_a", "institution_b"):
             assert all((int(y), g, i) in published for y, g, i in p[["year", "group", side]].itertuples(index=False))
     cls = tables["segregation_school_classes"]
+    # a shown kommune total of local pupils never has exactly one hidden school under it
+    hidden = up[up["local_suppressed"]].groupby(["year", "kommune"]).size()
+    for r in cls[(cls["scope_level"] == "kommune") & cls["local_attendance"].notna()].itertuples():
+        assert hidden.get((r.year, r.scope_code), 0) != 1
     assert (cls[["at_least_50", "under_10"]].sum(axis=1) <= cls["classified"]).all()
     assert (cls["classified"] <= cls["schools"]).all()
     # no per-person or per-cell count columns anywhere

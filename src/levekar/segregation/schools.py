@@ -359,10 +359,28 @@ def _long(raw: pd.DataFrame, kind: str, bases: dict[str, str], groups: Sequence[
     )
 
 
+def _sum_hidden(raw: pd.DataFrame, uptake: pd.DataFrame, rule: dict) -> bool:
+    """Whether a kommune's total of local pupils must stay hidden. The total minus the published schools is
+    the sum over the schools whose local count is hidden: none, or at least two whose summed local count
+    passes the primary rule against their summed resident and enrolled pupils (the rule for a relation with
+    a published total, as in `indicators.disclosure`)."""
+    hidden = raw["institution_id"].isin(uptake.loc[uptake["local_suppressed"], "institution_id"])
+    h = raw[hidden]
+    one = pd.Series
+    if _suppressed(one([raw["local"].sum()]), one([raw["resident_total"].sum()]), rule)[0] or len(h) == 1:
+        return True
+    if len(h) == 0:
+        return False
+    lo = one([h["local"].sum()])
+    return bool(
+        _suppressed(lo, one([h["resident_total"].sum()]), rule)[0] or _suppressed(lo, one([h["total"].sum()]), rule)[0]
+    )
+
+
 def _scopes(frame: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
-    """Each kommune, and the country when there is more than one."""
+    """Each kommune, then the country when there is more than one."""
     out = [("kommune", str(k), f) for k, f in frame.groupby("kommune", sort=True)]
-    return out if len(out) == 1 else [("country", "0", frame), *out]
+    return out if len(out) == 1 else [*out, ("country", "0", frame)]
 
 
 def _institution_indices(
@@ -474,11 +492,10 @@ def school_tables(
             u = up[(up["year"] == year) & up["institution_id"].isin(f["institution_id"])]
             loc = f[f["resident_total"].notna()]
             local, resident = float(loc["local"].sum()), float(loc["resident_total"].sum())
-            # a sum over schools whose own local count is hidden would give that count away (minus the
-            # published ones): shown only when every school's local count is published
-            hide = bool(u["local_suppressed"].any()) or bool(
-                _suppressed(pd.Series([local]), pd.Series([resident]), rule)[0]
-            )
+            if scope_level == "country":  # the country is the sum of its kommuner: shown when they all are
+                hide = bool(np.isnan([r["local_attendance"] for r in class_rows if r["year"] == year]).any())
+            else:
+                hide = _sum_hidden(loc, u, rule)
             class_rows.append(
                 {
                     "year": int(year),
