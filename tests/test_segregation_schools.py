@@ -337,7 +337,7 @@ def store(demo_dir) -> duckdb.DuckDBPyConnection:
 
 def test_demo_immigrant_profile_decreases_in_k(store):
     prof = store.sql(
-        "SELECT year, k, dissimilarity FROM segregation_knn_profile WHERE group = 'immigrant_background' "
+        "SELECT year, k, dissimilarity FROM segregation_knn_profile WHERE \"group\" = 'immigrant_background' "
         "AND convention = 'exact' ORDER BY year, k"
     ).df()
     assert len(prof) and set(TABLE_3_2_NORWAY) <= set(prof["k"])
