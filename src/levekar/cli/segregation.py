@@ -1,4 +1,5 @@
-"""`levekar segregation …`: indices over units, bespoke K-nearest neighbourhoods, grid cells from the register."""
+"""`levekar segregation …`: indices over units, bespoke K-nearest neighbourhoods, grid cells from the register,
+schools and kindergartens."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from levekar.io import write_csv, write_json, write_parquet
+from levekar.io import atomic_dir, write_csv, write_json, write_parquet
 from levekar.segregation import indices as ix
 from levekar.segregation.inputs import (
     InputError,
@@ -25,11 +26,13 @@ from levekar.segregation.inputs import (
     unique_ids,
 )
 from levekar.segregation.knn import CONVENTIONS, DEFAULT_K, knn_table, profile
+from levekar.segregation.schools import Settings, school_tables
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Segregation: indices over units with inference, bespoke K-nearest neighbourhoods (EquiPop method).",
+    help="Segregation: indices over units with inference, bespoke K-nearest neighbourhoods (EquiPop method), "
+    "schools and kindergartens.",
 )
 console = Console()
 err = Console(stderr=True)
@@ -243,4 +246,56 @@ def cells_command(
         f"wrote {out} ({len(cells):,} cells of {size} m, {int(cells['population'].sum()):,} persons"
         + (f"; {unplaced:,} without a dwelling left out" if unplaced else "")
         + ")"
+    )
+
+
+@app.command("schools")
+def schools_command(
+    extract_dir: Path = typer.Argument(..., help="Folder of the register extract (with institutions, catchments)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write the tables to (Parquet + CSV each)."),
+    year: list[int] = typer.Option([], "--year", help="Statistics year (repeatable; default: every year)."),
+    contrast_difference: float = typer.Option(
+        30.0, help="Contrast pairs: neighbouring schools whose shares differ by more than this (points)."
+    ),
+    kindergarten_distance: float = typer.Option(1000.0, help="Kindergarten pairs: at most this far apart (metres)."),
+    kindergarten_difference: float = typer.Option(
+        30.0, help="Kindergarten pairs: shares differing by more than this (points)."
+    ),
+    replications: int = typer.Option(99, help="Randomisation replications of the indices (0: none)."),
+    seed: int = typer.Option(2020, help="Seed of the replications."),
+    force: bool = typer.Option(False, help="Replace an existing output folder."),
+) -> None:
+    """Schools and kindergartens: composition, segregation between institutions against their catchments,
+    table 3.5 counts, uptake, contrast pairs, kindergarten pairs — disclosure-controlled as in the store."""
+    settings = Settings(
+        contrast_difference=contrast_difference,
+        kindergarten_distance=kindergarten_distance,
+        kindergarten_difference=kindergarten_difference,
+        replications=replications,
+        seed=seed,
+    )
+    try:
+        if replications < 0 or kindergarten_distance < 0 or contrast_difference < 0 or kindergarten_difference < 0:
+            raise InputError("--replications, distances and differences must be ≥ 0")
+        if out.exists() and not force:
+            raise InputError(f"{out} exists; use --force to replace it")
+        tables = school_tables(extract_dir, sorted(set(year)) or None, settings)
+    except InputError as e:
+        _fail(e)
+    with atomic_dir(out, force=force) as tmp:
+        for name, frame in tables.items():
+            write_parquet(pa.Table.from_pandas(frame, preserve_index=False), tmp / f"{name}.parquet")
+            write_csv(frame, tmp / f"{name}.csv")
+    classes = tables["segregation_school_classes"]
+    last = classes[classes["year"] == classes["year"].max()].iloc[0] if len(classes) else None
+    console.print(
+        f"wrote {out} ({len(tables)} tables"
+        + (
+            f"; {int(last['year'])}: {int(last['schools'])} schools, {int(last['at_least_50'])} with ≥ 50 % "
+            f"immigrant background, {int(last['over_90'])} over 90 %, {int(last['under_10'])} under 10 %"
+            if last is not None
+            else ""
+        )
+        + ")",
+        markup=False,
     )

@@ -16,6 +16,8 @@ from levekar.indicators.disclosure import membership
 from levekar.indicators.run import compute_indicators
 from levekar.publish.store import area_polygons, write_store
 from levekar.schema.validate import ExtractError, validate_extract
+from levekar.segregation.results import StoreSettings
+from levekar.segregation.results import store_tables as segregation_tables
 
 
 def run(
@@ -45,8 +47,10 @@ def run(
     directions = directions_of(catalogue)
     schemes, skipped = usable_schemes(directions)
     classification = classify_values(values, directions, schemes)
-    say("writing", 0.86)
     geography = gpd.read_parquet(extract_dir / "geography.parquet")
+    rule = catalogue.disclosure_rules.get("default")
+    segregation = segregation_tables(extract_dir, levels, geography, rule, progress=lambda s, f: say(s, 0.84 + 0.1 * f))
+    say("writing", 0.95)
     polygons = area_polygons(geography, levels)
     manifest = (
         json.loads((extract_dir / "manifest.json").read_text()) if (extract_dir / "manifest.json").exists() else {}
@@ -59,6 +63,7 @@ def run(
         "catalogue": str(catalogue_path or "packaged"),
         "disclosure": disclosure,
         "classification": {"schemes": {s.id: s.version for s in schemes}, "skipped": skipped},
+        "segregation": StoreSettings().describe(),
     }
     members = membership(levels, geography["grunnkrets"])
     synthetic = bool(manifest.get("synthetic"))
@@ -71,7 +76,7 @@ def run(
         config,
         synthetic=synthetic,
         members=members,
-        extra={"classification": classification},
+        extra={"classification": classification, **segregation},
         force=force,
     )
     say("done", 1.0)

@@ -306,3 +306,25 @@ def compare(
             "p_value": float((1 + np.sum(extreme)) / (replications + 1)),
         }
     return out
+
+
+INFERENCE_FIELDS = ("bias_corrected", "ci_low", "ci_high", "null_mean", "p_value")
+
+
+def index_rows(counts: np.ndarray, replications: int = 0, seed: int = 2020, level: float = 0.95) -> list[dict]:
+    """Rows {index, value, bias_corrected, ci_low, ci_high, null_mean, p_value} for n units × G exhaustive
+    groups: G = 2 gives the single-group indices of the first group, G > 2 the multigroup ones. The inference
+    fields come from `infer` with `replications` (NaN when 0). Empty when the group is nobody or everybody,
+    or there are fewer than two units."""
+    c = np.asarray(counts, dtype=float)
+    c = c[c.sum(axis=1) > 0]
+    tot = c.sum(axis=0)
+    enough = (tot > 0).all() if c.shape[1] == 2 else (tot > 0).sum() >= 2
+    if len(c) < 2 or not enough:
+        return []
+    keys = SINGLE_GROUP if c.shape[1] == 2 else MULTIGROUP
+    if replications:
+        inf = infer(c, replications, seed, level)
+        return [{"index": k, "value": inf[k]["value"], **{f: inf[k][f] for f in INFERENCE_FIELDS}} for k in keys]
+    vals = single_group(c[:, 0], c.sum(axis=1)) if c.shape[1] == 2 else multigroup(c)
+    return [{"index": k, "value": float(vals[k]), **dict.fromkeys(INFERENCE_FIELDS, np.nan)} for k in keys]

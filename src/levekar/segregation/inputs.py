@@ -142,3 +142,111 @@ def register_cells(extract_dir: Path, year: int | None = None, size: int = 250) 
         cells[c] = cells[c].astype(np.int64)
     cells.insert(0, "ssb_id", ssb_cell_id(cells["x"].to_numpy(), cells["y"].to_numpy(), size))
     return cells, total - int(cells["population"].sum())
+
+
+# --- persons with the groups the segregation tables use ------------------------------------------------------
+
+PERSON_GROUPS = ("immigrant_background", "africa_asia", "low_income_eu60", "parents_low_education")
+
+
+def register_groups(extract_dir: Path, years: Sequence[int] | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection holding `seg_persons`: one row per person and year of the extract (optionally only
+    `years`), with the groups of the segregation tables:
+
+    - `immigrant_background`: innvandringskategori B or C (also the proxy for minority-language pupils: the
+      register has no mother tongue);
+    - `africa_asia`: immigrant background and landbakgrunn "Afrika, Asia mv.";
+    - `low_income_eu60`: the household's income after tax per EU consumption unit under 60 % of the year's
+      median over persons, student households left out of the median and null themselves — the definition
+      of `low_income_eu60` in `levekar.indicators.facts` (tested equal);
+    - `parents_low_education`: the highest completed education (NUS) of the household's members aged 18 or
+      more is at most lower secondary (NUS 0–2); null when no adult's education is known (for children:
+      their parents' education; adult siblings at home count too — a register household has no parent link);
+
+    plus `grunnkrets`, `dwelling_id`, `school_id`, `kindergarten_id`, `age_autumn` (year − birth_year: 6–15
+    are grades 1–10, 1–5 kindergarten age). `seg_persons` is a view: each query joins the persons to a
+    household table made once here. `persons_where` adds the dwelling's coordinates."""
+    extract_dir = Path(extract_dir)
+    files = {t: extract_dir / f"{t}.parquet" for t in ("persons", "households", "dwellings")}
+    for f in files.values():
+        if not f.is_file():
+            raise InputError(f"{f}: file not found (a register extract folder has persons, households, dwellings)")
+    p, h, d = (sql_string(str(files[t])) for t in ("persons", "households", "dwellings"))
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    have = {int(r[0]) for r in con.sql(f"SELECT DISTINCT year FROM read_parquet({p})").fetchall()}
+    if years is not None:
+        missing = sorted(set(years) - have)
+        if missing:
+            raise InputError(
+                f"{files['persons']}: column 'year' has no {missing[0]}; it has {', '.join(map(str, sorted(have)))}"
+            )
+    year_filter = f"WHERE year IN ({', '.join(str(int(y)) for y in years)})" if years is not None else ""
+    con.execute(
+        f"""
+        CREATE VIEW seg_raw AS
+            SELECT person_id, year, grunnkrets, birth_year, innvandringskategori, landbakgrunn, household_id,
+                   dwelling_id, education_nus, school_id, kindergarten_id, year - birth_year - 1 AS age
+            FROM read_parquet({p}) {year_filter};
+        CREATE VIEW seg_dwellings AS SELECT dwelling_id, year, x, y FROM read_parquet({d});
+        """
+    )
+    # household flags once (a few million households at most); persons are joined to them per query, so
+    # nothing person-sized is materialised
+    con.execute(
+        f"""
+        CREATE TEMP TABLE seg_households AS
+        WITH hh AS (
+            SELECT household_id, year, count(*) FILTER (WHERE age >= 14) AS n14, count(*) FILTER (WHERE age < 14) AS n0,
+                   max(education_nus) FILTER (WHERE age >= 18) AS adult_nus
+            FROM seg_raw GROUP BY household_id, year
+        ),
+        f AS (
+            SELECT household_id, year, h.student_household, hh.adult_nus, hh.n14 + hh.n0 AS members,
+                   h.income_after_tax / CASE WHEN hh.n14 > 0 THEN 1 + 0.5 * (hh.n14 - 1) + 0.3 * hh.n0
+                                              ELSE 1 + 0.3 * (hh.n0 - 1) END AS eq_income
+            FROM hh JOIN read_parquet({h}) h USING (household_id, year)
+        ),
+        -- the median over persons: each household's value repeated once per member
+        m AS (
+            SELECT year, median(eq_income) AS median_eq
+            FROM (SELECT year, eq_income FROM f, range(members) WHERE NOT student_household)
+            GROUP BY year
+        )
+        SELECT household_id, year,
+               CASE WHEN f.student_household THEN NULL ELSE f.eq_income < 0.6 * m.median_eq END AS low_income_eu60,
+               f.adult_nus <= 2 AS parents_low_education
+        FROM f JOIN m USING (year)
+        """
+    )
+    con.execute(
+        """
+        CREATE VIEW seg_persons AS
+        SELECT r.person_id, r.year, r.grunnkrets, r.year - r.birth_year AS age_autumn, r.dwelling_id,
+               r.school_id, r.kindergarten_id,
+               r.innvandringskategori IN ('B', 'C') AS immigrant_background,
+               r.innvandringskategori IN ('B', 'C') AND r.landbakgrunn = 'afrika_asia_mv' AS africa_asia,
+               h.low_income_eu60, h.parents_low_education
+        FROM seg_raw r JOIN seg_households h USING (household_id, year)
+        """
+    )
+    return con
+
+
+def persons_where(con: duckdb.DuckDBPyConnection, condition: str) -> pd.DataFrame:
+    """The rows of `seg_persons` meeting an SQL condition, with their dwelling's coordinates (`x`, `y`; null
+    without a dwelling), ordered by year and person."""
+    return con.sql(
+        f"""SELECT p.*, d.x, d.y FROM (SELECT * FROM seg_persons WHERE {condition}) p
+            LEFT JOIN seg_dwellings d ON d.dwelling_id = p.dwelling_id AND d.year = p.year
+            ORDER BY p.year, p.person_id"""
+    ).df()
+
+
+def grunnkrets_counts(con: duckdb.DuckDBPyConnection, groups: Sequence[str] = PERSON_GROUPS) -> pd.DataFrame:
+    """Per year and grunnkrets of residence, for each group: `<group>` (persons in it) and `<group>_total`
+    (persons whose membership is known — everybody except for low income and parents' education)."""
+    cols = ", ".join(f"count(*) FILTER (WHERE {g}) AS {g}, count({g}) AS {g}_total" for g in groups)
+    return con.sql(
+        f"SELECT year, grunnkrets, count(*) AS population, {cols} FROM seg_persons GROUP BY ALL ORDER BY ALL"
+    ).df()
