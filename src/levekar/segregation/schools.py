@@ -384,8 +384,17 @@ def _scopes(frame: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
 
 
 def _institution_indices(
-    raw: pd.DataFrame, kind: str, bases: dict[str, str], groups: Sequence[str], replications: int, seed: int
+    raw: pd.DataFrame,
+    kind: str,
+    bases: dict[str, str],
+    groups: Sequence[str],
+    replications: int,
+    seed: int,
+    rule: dict,
 ) -> list[dict]:
+    """Indices over the institutions (or their catchments) whose own cell is published: an index over units
+    with hidden counts is one more equation in those counts, which with the published totals could reveal
+    them; over published units only, it is a function of published numbers. `units` says how many entered."""
     rows = []
     for year, yf in raw.groupby("year", sort=True):
         for scope_level, scope_code, f in _scopes(yf):
@@ -393,6 +402,7 @@ def _institution_indices(
                 for basis, prefix in bases.items():
                     x, t = f[prefix + g].to_numpy(dtype=float), f[prefix + g + "_total"].to_numpy(dtype=float)
                     ok = np.isfinite(t) & (t > 0)
+                    ok &= ~primary(np.nan_to_num(x), np.nan_to_num(t), rule_columns(rule))
                     key = {
                         "year": int(year),
                         "kind": kind,
@@ -455,8 +465,8 @@ def school_tables(
     )
     reps, seed = settings.replications, settings.seed
     indices_t = pd.DataFrame(
-        _institution_indices(sraw, "school", {"enrolled": "", "catchment": "resident_"}, groups, reps, seed)
-        + _institution_indices(kraw, "kindergarten", {"enrolled": "", "nearest": "nearest_"}, groups, reps, seed)
+        _institution_indices(sraw, "school", {"enrolled": "", "catchment": "resident_"}, groups, reps, seed, rule)
+        + _institution_indices(kraw, "kindergarten", {"enrolled": "", "nearest": "nearest_"}, groups, reps, seed, rule)
     )
 
     # uptake: sizes under the minimum are hidden; the local count is protected against both its totals
