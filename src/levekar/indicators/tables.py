@@ -208,3 +208,30 @@ def tables_from_extract(extract_dir: str | Path, catalogue: Catalogue) -> pd.Dat
     counts = con.execute(unit_counts(con.table("levekar_facts"), used))
     cols = [*KEYS, "numerator", "denominator", "sum_squares"]
     return counts[cols].sort_values(KEYS, kind="stable").reset_index(drop=True)
+
+
+def read_geography(path: str | Path, id_column: str = "grunnkrets", bydel_column: str | None = "bydel"):
+    """Grunnkrets polygons for a table run (GeoParquet — e.g. an extract's geography.parquet —, GeoJSON,
+    GeoPackage or GML; any CRS): grunnkrets, kommune (the column, or the code's first four digits), bydel
+    (the column when there is one) and geometry in EPSG:25833."""
+    from levekar.geo.inputs import read_units
+
+    g = read_units(path, id_column)
+    g = g.rename(columns={id_column: "grunnkrets"})
+    bad = ~g["grunnkrets"].str.match(GRUNNKRETS)
+    if bad.any():
+        raise InputError(
+            [
+                Problem(
+                    Path(path).name,
+                    id_column,
+                    "format",
+                    int(bad.sum()),
+                    f"{id_column}={g['grunnkrets'][bad].iloc[0]!r}",
+                    "not an 8-digit grunnkrets code (KKKKGGGG)",
+                )
+            ]
+        )
+    kommune = g["kommune"].astype(str) if "kommune" in g.columns else g["grunnkrets"].str[:4]
+    bydel = g[bydel_column].astype("string") if bydel_column and bydel_column in g.columns else None
+    return g[["grunnkrets", "geometry"]].assign(kommune=kommune.to_numpy(), bydel=bydel)
