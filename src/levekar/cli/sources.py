@@ -26,10 +26,14 @@ def _write(frame, out: Path) -> None:
 
 
 def _client(lang: str, cache: Path | None, no_cache: bool, base_url: str, max_cells: int | None):
-    from levekar.sources.pxweb import PxWebClient, default_cache
+    from levekar.sources import pxweb
 
-    return PxWebClient(
-        base_url=base_url, lang=lang, cache_dir=None if no_cache else (cache or default_cache()), max_cells=max_cells
+    return pxweb.PxWebClient(
+        base_url=base_url,
+        lang=lang,
+        cache_dir=None if no_cache else (cache or pxweb.default_cache()),
+        transport=pxweb.urllib_transport(),  # looked up here, so tests can put recorded answers in its place
+        max_cells=max_cells,
     )
 
 

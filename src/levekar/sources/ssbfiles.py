@@ -109,7 +109,7 @@ def read_ssb_csv(path: str | Path, split_codes: bool | list[str] = True) -> pd.D
     for c in heads:  # per column, so an error names the line it is on (data start after the header)
         part = (long["heading"] == c).to_numpy()
         value[part], status[part] = parse_numbers(long.loc[part, "raw"], path.name, c, first_line=header_at + 2)
-    out["value"], out["status"] = value, status
+    out["value"], out["status"] = value, pd.Series(status, dtype=object)
     return out
 
 
