@@ -36,7 +36,8 @@ def publish(
     say("classifying", 0.82)
     directions = directions_of(catalogue)
     schemes, skipped = usable_schemes(directions)
-    classification = classify_values(values, directions, schemes)
+    # a store of a few indicators (aggregate tables) may leave every scheme without its inputs
+    classification = classify_values(values, directions, schemes) if schemes else None
     say("writing", 0.86)
     polygons = area_polygons(geography, levels)
     config = {**config, "classification": {"schemes": {s.id: s.version for s in schemes}, "skipped": skipped}}
@@ -50,10 +51,10 @@ def publish(
         config,
         synthetic=synthetic,
         members=members,
-        extra={"classification": classification},
+        extra={"classification": classification} if classification is not None else {},
         force=force,
     )
-    return classification
+    return classification if classification is not None else pd.DataFrame()
 
 
 def run(
