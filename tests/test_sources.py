@@ -383,6 +383,7 @@ def test_grid_gml_1km():
     g = read_grid(GML1KM)
     assert len(g) == 258 and g["popTot"].sum() == 678692 and set(g["size"]) == {1000}
     assert (g["popMal"] + g["popFem"] == g["popTot"]).all() and (g["population"] == g["popTot"]).all()
+    assert not GML1KM.with_suffix(".gfs").exists()  # reading leaves nothing beside the input
     # the 1 km cells hold the 100 m cells' population of four years earlier, roughly
     fine = read_grid(PACKAGE / "Oslo_bef_100m_2015.csv")
     assert 0.9 < fine["population"].sum() / g["population"].sum() < 1.0

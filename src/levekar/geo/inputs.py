@@ -36,7 +36,10 @@ def read_units(path: str | Path, id_column: str, within: list[str] | None = None
     if path.suffix.lower() not in VECTOR_SUFFIXES:
         raise _fail(path, "*", "format", 0, path.suffix, f"unsupported format; use one of {sorted(VECTOR_SUFFIXES)}")
     try:
-        gdf = gpd.read_parquet(path) if path.suffix.lower() in {".parquet", ".geoparquet"} else gpd.read_file(path)
+        if path.suffix.lower() in {".parquet", ".geoparquet"}:
+            gdf = gpd.read_parquet(path)
+        else:  # WRITE_GFS=NO: reading a GML must not leave GDAL's schema file beside it
+            gdf = gpd.read_file(path, **({"WRITE_GFS": "NO"} if path.suffix.lower() == ".gml" else {}))
     except Exception as e:  # the readers raise many kinds; the message is what matters to the user
         where, what = _syntax_error(path)
         raise _fail(

@@ -221,12 +221,15 @@ def _read_grid_gml(path: Path, size: int | None, id_column: str | None) -> pd.Da
     except ET.ParseError as e:
         line, col = e.position
         raise SourceError(path.name, f"not well-formed XML: {e.msg}", line=line, column=f"char {col}") from e
-    import geopandas as gpd
-    import pyogrio
+    import warnings
 
-    # SSB's GML has the cells and, in a second layer, their outer boundary: the cells are the first layer
-    layer = str(pyogrio.list_layers(path)[0][0])
-    gdf = gpd.read_file(path, layer=layer)
+    import geopandas as gpd
+
+    with warnings.catch_warnings():
+        # SSB's GML has the cells and, in a second layer, their outer boundary: the cells are the first
+        # (default) layer. WRITE_GFS=NO: GDAL would leave a schema file beside the input
+        warnings.filterwarnings("ignore", "More than one layer found")
+        gdf = gpd.read_file(path, WRITE_GFS="NO")
     out = _grid_frame(pd.DataFrame(gdf.drop(columns="geometry")), path.name, id_column, size, first_line=1)
     if gdf.crs is not None and gdf.crs.to_epsg() != 25833:
         raise SourceError(path.name, "grid polygons must be in EPSG:25833 (SSB's grid)", example=str(gdf.crs))
