@@ -379,6 +379,17 @@ def test_grid_csv_100m():
     assert (ssb_cell_id(g["x"], g["y"], 1000) % 10_000_000 % 1000 == 0).all()  # the 1 km cell holding each
 
 
+def test_grid_250m_semicolon(tmp_path):
+    x, y = np.array([262_000, 262_250, 262_500]), np.array([6_650_000, 6_650_250, 6_649_750])
+    p = tmp_path / "ru250m.csv"
+    ids = ssb_cell_id(x + 10, y + 240, 250)
+    p.write_text("ru250m;pop_tot\n" + "".join(f"{i};{n}\n" for i, n in zip(ids, (5, 0, 12), strict=True)))
+    g = read_grid(p)
+    assert set(g["size"]) == {250} and g["x"].tolist() == x.tolist() and g["population"].sum() == 17
+    with pytest.raises(SourceError, match="not a 1000 m cell"):
+        read_grid(p, size=1000)
+
+
 def test_grid_gml_1km():
     g = read_grid(GML1KM)
     assert len(g) == 258 and g["popTot"].sum() == 678692 and set(g["size"]) == {1000}
