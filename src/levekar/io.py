@@ -58,6 +58,17 @@ def write_json(obj: object, path: Path) -> None:
         tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def write_text(text: str, path: Path) -> None:
+    """UTF-8 text with the line ends as given."""
+    with _replacing(path) as tmp:
+        tmp.write_bytes(text.encode("utf-8"))
+
+
+def write_bytes(data: bytes, path: Path) -> None:
+    with _replacing(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:

@@ -17,6 +17,7 @@ from rich.table import Table
 from levekar import __version__
 from levekar.cli.classify import check_settlement_command, classify_app
 from levekar.cli.segregation import app as segregation_app
+from levekar.cli.sources import register as register_sources
 from levekar.geo.areas import areas_for_extract
 from levekar.publish.run import run
 from levekar.schema.docs import render_data_model
@@ -38,6 +39,7 @@ app.add_typer(areas_app, name="areas")
 app.add_typer(classify_app, name="classify")
 app.command("check-settlement")(check_settlement_command)
 app.add_typer(segregation_app, name="segregation")
+register_sources(app)
 console = Console()
 err = Console(stderr=True)
 

@@ -36,9 +36,15 @@ def read_units(path: str | Path, id_column: str, within: list[str] | None = None
     if path.suffix.lower() not in VECTOR_SUFFIXES:
         raise _fail(path, "*", "format", 0, path.suffix, f"unsupported format; use one of {sorted(VECTOR_SUFFIXES)}")
     try:
-        gdf = gpd.read_parquet(path) if path.suffix.lower() in {".parquet", ".geoparquet"} else gpd.read_file(path)
+        if path.suffix.lower() in {".parquet", ".geoparquet"}:
+            gdf = gpd.read_parquet(path)
+        else:  # WRITE_GFS=NO: reading a GML must not leave GDAL's schema file beside it
+            gdf = gpd.read_file(path, **({"WRITE_GFS": "NO"} if path.suffix.lower() == ".gml" else {}))
     except Exception as e:  # the readers raise many kinds; the message is what matters to the user
-        raise _fail(path, "*", "unreadable", 0, path.name, f"cannot be read as a vector layer: {e}") from e
+        where, what = _syntax_error(path)
+        raise _fail(
+            path, "*", "unreadable", 0, where or path.name, what or f"cannot be read as a vector layer: {e}"
+        ) from e
     for col in [id_column, *(within or [])]:
         if col not in gdf.columns:
             raise _fail(
@@ -75,6 +81,35 @@ def read_units(path: str | Path, id_column: str, within: list[str] | None = None
     if bad.any():
         gdf.loc[bad, "geometry"] = gdf.geometry[bad].make_valid()
     return gdf
+
+
+def _syntax_error(path: Path) -> tuple[str | None, str | None]:
+    """Where a GeoJSON or GML file stops being well-formed (line, column and the text there), as GDAL's own
+    message does not say."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    suffix = path.suffix.lower()
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    lines = text.splitlines() or [""]
+    try:
+        if suffix in (".geojson", ".json"):
+            json.loads(text)
+        elif suffix == ".gml":
+            ET.fromstring(text.encode("utf-8"))
+        else:
+            return None, None
+    except json.JSONDecodeError as e:
+        line = lines[min(e.lineno, len(lines)) - 1]
+        return (
+            f"line {e.lineno}, column {e.colno}: {line[max(0, e.colno - 30) : e.colno + 30]!r}",
+            f"not valid JSON: {e.msg}",
+        )
+    except ET.ParseError as e:
+        ln, col = e.position
+        line = lines[min(ln, len(lines)) - 1]
+        return f"line {ln}, column {col + 1}: {line[max(0, col - 30) : col + 30]!r}", f"not well-formed XML: {e}"
+    return None, None
 
 
 def _read_csv_text(path: Path) -> pd.DataFrame:

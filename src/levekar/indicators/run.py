@@ -7,11 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from levekar.indicators.catalogue import Catalogue, load_catalogue
 from levekar.indicators.compare import add_comparisons
-from levekar.indicators.disclosure import membership, secondary_suppression
+from levekar.indicators.disclosure import CELL_KEYS, membership, secondary_suppression
 from levekar.indicators.engine import (
     cell_rules,
     medians,
@@ -85,16 +86,56 @@ def compute_indicators(
     if moving.indicators:
         say("moves per level", 0.55)
         rolled = pd.concat([rolled, per_level_counts(con, facts, moving, levels)], ignore_index=True)
+    say("protecting", 0.6)
+    out, disclosure = finish_values(
+        rolled,
+        catalogue,
+        levels,
+        geography[["grunnkrets", "kommune"]],
+        per_level={i.id for i in moving.indicators},
+        # medians are not sums: nothing can be subtracted from them, so the primary rule is all they need
+        more=lambda members: medians(facts, catalogue, members),
+        progress=say,
+    )
+    return out, levels, disclosure
+
+
+def finish_values(
+    rolled: pd.DataFrame,
+    catalogue: Catalogue,
+    levels: dict[str, pd.DataFrame],
+    geography: pd.DataFrame,
+    per_level: set[str] = frozenset(),
+    more: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    unknown: pd.DataFrame | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """From counts at every level (`roll_up`'s layout) to the published values: pooled years, standardised
+    rates, values and intervals, primary and secondary suppression, comparisons. Shared by the microdata run
+    and the aggregate-table run, so both publish the same thing the same way.
+
+    `geography` maps grunnkrets → kommune; `more(members)` adds cells that take no part in secondary
+    suppression (medians); `unknown` (same layout, numerator = the number of unknown input cells summed into
+    the cell) marks cells built on suppressed input: they are suppressed and published without counts."""
+    say = progress or (lambda step, frac: None)
     rolled = standardise(pool_years(rolled), catalogue)
     vals = values(rolled, catalogue)
-    say("protecting", 0.7)
     members = membership(levels, geography["grunnkrets"])
+    blind = np.zeros(len(vals), dtype=bool)
+    if unknown is not None and len(unknown):
+        u = pool_years(unknown)
+        u = u[u["numerator"] > 0][CELL_KEYS].drop_duplicates().assign(_unknown=True)
+        blind = vals[CELL_KEYS].merge(u, on=CELL_KEYS, how="left")["_unknown"].fillna(False).to_numpy(dtype=bool)
+        vals["suppressed"] = vals["suppressed"].to_numpy() | blind
     vals["suppressed"], disclosure = secondary_suppression(
-        vals, members, cell_rules(vals["indicator_id"], catalogue), per_level={i.id for i in moving.indicators}
+        vals, members, cell_rules(vals["indicator_id"], catalogue), per_level=per_level
     )
-    say("medians", 0.75)
-    # medians are not sums: nothing can be subtracted from them, so the primary rule is all they need
-    vals = pd.concat([vals, medians(facts, catalogue, members)], ignore_index=True)
+    if blind.any():  # the known part of a sum is no value of it
+        vals.loc[blind, ["numerator", "value", "ci_low", "ci_high"]] = np.nan
+        disclosure["unknown_input"] = int(blind.sum())
+    if more is not None:
+        say("medians", 0.75)
+        vals = pd.concat([vals, more(members)], ignore_index=True)
     kommune_of = pd.concat(
         [
             m.merge(geography[["grunnkrets", "kommune"]], on="grunnkrets")[["area_code", "kommune"]]
@@ -111,4 +152,4 @@ def compute_indicators(
     say("comparing", 0.8)
     out = add_comparisons(vals, kommune_of)
     order = ["indicator_id", "level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
-    return out.sort_values(order).reset_index(drop=True), levels, disclosure
+    return out.sort_values(order).reset_index(drop=True), disclosure

@@ -15,6 +15,9 @@ import pyarrow.parquet as pq
 
 from levekar.io import sql_string
 
+# the cell-id functions live in the first stage (reading SSB grid files needs them); imported here for callers
+from levekar.sources.ssbfiles import ssb_cell_corner, ssb_cell_id  # noqa: F401
+
 
 class InputError(ValueError):
     """Bad input: the message names the file, the column and an example."""
@@ -90,20 +93,6 @@ def unique_ids(df: pd.DataFrame, path: Path, column: str) -> None:
 
 
 # --- SSB grid cells -----------------------------------------------------------------------------------------
-
-
-def ssb_cell_id(x: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
-    """SSB's id of the grid cell of side `size` holding (x, y) (EPSG:25833): (x_ll + 2 000 000)·10⁷ + y_ll with
-    (x_ll, y_ll) the cell's lower-left corner — e.g. 22536006661600 is the 100 m cell at 253 600, 6 661 600
-    (checked against SSB's Oslo files, see ../shared/data/real/ssb-rutenett-oslo/SOURCE.md)."""
-    xl = (np.floor(np.asarray(x, dtype=np.float64) / size) * size).astype(np.int64)
-    yl = (np.floor(np.asarray(y, dtype=np.float64) / size) * size).astype(np.int64)
-    return (xl + 2_000_000) * 10_000_000 + yl
-
-
-def ssb_cell_corner(cell_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    cell_id = np.asarray(cell_id, dtype=np.int64)
-    return cell_id // 10_000_000 - 2_000_000, cell_id % 10_000_000
 
 
 def register_cells(extract_dir: Path, year: int | None = None, size: int = 250) -> tuple[pd.DataFrame, int]:
