@@ -155,7 +155,7 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[st
     # margins: total = sum over the values of each breakdown
     total = k.breakdown == k.total_code
     kids = np.flatnonzero(~total)
-    parent = _lookup(k.margin[total], k.margin[kids], np.flatnonzero(total))
+    parent = _Lookup(k.margin[total], np.flatnonzero(total))(k.margin[kids])
     kids, parent = kids[parent >= 0], parent[parent >= 0]
     # for per-level indicators margins and pooled years are all that ties a level's cells: all generate
     base = (k.grunnkrets & (k.pooled == 1)) | moving
@@ -164,18 +164,19 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[st
     pooled = np.flatnonzero(k.pooled > 1)
     single = np.flatnonzero(k.pooled == 1)
     if len(pooled):
+        singles = _Lookup(k.year_key[single], single)
         heads, members_ = [], []
         for back in range(int(k.pooled.max())):
             p = pooled[k.pooled[pooled] > back]
-            s = _lookup(k.year_key[single], k.year_key[p] - back, single)
+            s = singles(k.year_key[p] - back)
             heads.append(p[s >= 0])
             members_.append(s[s >= 0])
         p, s = np.concatenate(heads), np.concatenate(members_)
         parts.append(_sums(p, s, p, k.grunnkrets[p] | moving[p]))
         # two overlapping windows: pooled(y) − pooled(y−1) = single(y) − single(y−w), a classic difference
-        prev = _lookup(k.cell[pooled], k.with_year(pooled, -1), pooled)
-        new = _lookup(k.year_key[single], k.year_key[pooled], single)
-        old = _lookup(k.year_key[single], k.year_key[pooled] - k.pooled[pooled], single)
+        prev = _Lookup(k.cell[pooled], pooled)(k.with_year(pooled, -1))
+        new = singles(k.year_key[pooled])
+        old = singles(k.year_key[pooled] - k.pooled[pooled])
         ok = (prev >= 0) & (new >= 0) & (old >= 0)
         quad = np.stack([pooled[ok], prev[ok], new[ok], old[ok]], axis=1)
         n = len(quad)
@@ -200,7 +201,7 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[st
         counts = starts[pa + 1] - starts[pa]
         which = np.repeat(np.arange(len(rel)), counts)  # the area relation of each (parent cell, child) pair
         par = _rows((order, starts), pa)
-        child = _lookup(k.cell, k.with_area(par, ca[which]), np.arange(len(k.cell)))
+        child = _Lookup(k.cell, np.arange(len(k.cell)))(k.with_area(par, ca[which]))
         found = child >= 0
         which, par, child = which[found], par[found], child[found]
         identity = rel["identity"].to_numpy()[which]
@@ -291,14 +292,18 @@ class _CellKeys:
         ]
 
 
-def _lookup(table: np.ndarray, query: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """values[i] for the i with table[i] == each query key (table keys distinct); −1 where none."""
-    if len(table) == 0:
-        return np.full(len(query), -1, dtype=np.int64)
-    order = np.argsort(table, kind="stable")
-    s = table[order]
-    pos = np.minimum(np.searchsorted(s, query), len(s) - 1)
-    return np.where(s[pos] == query, values[order[pos]], -1)
+class _Lookup:
+    """values[i] for the i with keys[i] == each query key (keys distinct); −1 where none. Sorted once."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray):
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.values = keys[order], values[order]
+
+    def __call__(self, query: np.ndarray) -> np.ndarray:
+        if len(self.keys) == 0:
+            return np.full(len(query), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.keys, query), len(self.keys) - 1)
+        return np.where(self.keys[pos] == query, self.values[pos], -1)
 
 
 def _sums(parent: np.ndarray, child: np.ndarray, group: np.ndarray, generating: np.ndarray) -> tuple:

@@ -49,6 +49,8 @@ def _sub(a: np.uint64, b: np.uint64) -> np.uint64:
 @njit(cache=True)
 def _inverse(a: np.uint64) -> np.uint64:
     """a^(p − 2) mod p."""
+    if a == np.uint64(1) or a == P - np.uint64(1):
+        return a  # ±1, most pivots of these relations
     e = P - np.uint64(2)
     r = np.uint64(1)
     while e:
