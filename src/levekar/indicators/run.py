@@ -81,12 +81,14 @@ def compute_indicators(
     levels = level_mappings(geography, areas, zonings)
     say("rolling up", 0.5)
     rolled = roll_up(counts, levels)
+    del counts  # frames of millions of rows: let each go as soon as the next is built (peak memory)
     moving = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if i.per_level))
     if moving.indicators:
         say("moves per level", 0.55)
         rolled = pd.concat([rolled, per_level_counts(con, facts, moving, levels)], ignore_index=True)
     rolled = standardise(pool_years(rolled), catalogue)
     vals = values(rolled, catalogue)
+    del rolled
     say("protecting", 0.7)
     members = membership(levels, geography["grunnkrets"])
     vals["suppressed"], disclosure = secondary_suppression(
