@@ -22,6 +22,8 @@ Derived columns:
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -40,7 +42,9 @@ def connect(extract_dir: str | Path, con: ibis.BaseBackend | None = None) -> tup
         # DuckDB takes up to 80 % of the machine by default and keeps it: cap it (it spills to disk beyond),
         # so that its buffers and the disclosure control's arrays fit together (the norway run: ≤ 8 GiB)
         con.raw_sql(f"SET memory_limit = '{DUCKDB_MEMORY}'")
-        con.raw_sql(f"SET temp_directory = '{tempfile.mkdtemp(prefix='levekar-duckdb-')}'")
+        spill = tempfile.mkdtemp(prefix="levekar-duckdb-")
+        atexit.register(shutil.rmtree, spill, ignore_errors=True)
+        con.raw_sql(f"SET temp_directory = '{spill}'")
     extract_dir = Path(extract_dir)
     tables = {}
     for name in ("persons", "households", "dwellings", "geography", "zonings", "grunnkrets_changes"):
