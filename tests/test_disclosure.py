@@ -19,8 +19,17 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from attacker import _per_level_equations, attack_store, exact_rank
-from levekar.indicators.disclosure import membership, primary, recoverable, rule_columns, secondary_suppression
+from levekar.indicators.disclosure import (
+    membership,
+    primary,
+    recoverable,
+    recoverable_entries,
+    rule_columns,
+    secondary_suppression,
+)
 from levekar.indicators.engine import pool_years, roll_up
+from levekar.indicators.modular import P, _mulmod, null_vector
+from reference_solver import reference_recoverable
 
 RULE = rule_columns({"min_denominator": 20, "small_counts": [1, 4], "small_complements": [1, 4]})
 
@@ -48,6 +57,34 @@ def test_recoverable_agrees_with_rational_rank(rows):
         unit = [Fraction(int(c == k)) for k in range(n)]
         # c is fixed by the homogeneous system exactly when its unit vector lies in the row space
         assert (c in fixed) == (exact_rank([*dense, unit]) == rank), (rows, c)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.integers(0, 40), st.sampled_from([-2, -1, -1, 1, 1, 1, 3]), min_size=1, max_size=7),
+        min_size=1,
+        max_size=60,
+    ),
+    st.integers(0, 3),
+)
+def test_compiled_solver_agrees_with_the_python_reference(rows, seed):
+    # larger systems than the rational check affords, so that the elimination (not only peeling) runs
+    entries = [(i, k, v) for i, r in enumerate(rows) for k, v in r.items()]
+    row, col, coef = (np.array(x, dtype=np.int64) for x in zip(*entries, strict=True))
+    expected = set(reference_recoverable(row, col, coef, seed).tolist())
+    assert set(recoverable_entries(row, col, coef, seed).tolist()) == expected
+    # each connected part on its own (how large systems are solved, in batches of parts)
+    z, has = null_vector(row, col, (coef % int(P)).astype(np.uint64), len(rows), 41, seed, 1)
+    assert set(np.flatnonzero(has & (z == 0)).tolist()) == expected
+
+
+@settings(deadline=None)  # the first call compiles
+@given(st.integers(0, int(P) - 1), st.integers(0, int(P) - 1))
+@example(int(P) - 1, int(P) - 1)
+@example((1 << 32) - 1, (1 << 61) - 2)
+def test_mulmod_is_exact(a, b):
+    assert int(_mulmod(np.uint64(a), np.uint64(b))) == a * b % int(P)
 
 
 # --- generated cases -----------------------------------------------------------------------------------

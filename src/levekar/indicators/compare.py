@@ -82,19 +82,40 @@ def significance(ci_low, ci_high, reference) -> np.ndarray:
 
 
 def add_comparisons(values: pd.DataFrame, kommune_of: pd.DataFrame, min_reliable: int = 100) -> pd.DataFrame:
-    """Add `value_kommune`, `value_country`, relative differences, labels, significance and reliability.
-
-    `kommune_of` maps (level, area_code) to the kommune code containing the area."""
+    """Add `kommune`, `value_kommune`, `value_country`, relative differences, labels, significance and
+    reliability. `kommune_of` maps (level, area_code) to the kommune code containing the area (one row each).
+    The references are found by integer keys and binary search (millions of rows: no table joins)."""
     keys = ["indicator_id", "year", "pooled_years", "breakdown", "breakdown_value"]
-    values = values.copy()
-    values.loc[values["suppressed"].to_numpy(), ["value", "ci_low", "ci_high"]] = np.nan  # never a reference
-    country = values[values.level == "country"][[*keys, "value"]].rename(columns={"value": "value_country"})
-    kommune = values[values.level == "kommune"][[*keys, "area_code", "value"]].rename(
-        columns={"area_code": "kommune", "value": "value_kommune"}
-    )
-    t = values.merge(kommune_of, on=["level", "area_code"], how="left")
-    t.loc[t.level == "kommune", "kommune"] = t.loc[t.level == "kommune", "area_code"]
-    t = t.merge(kommune, on=[*keys, "kommune"], how="left").merge(country, on=keys, how="left")
+    t = values.reset_index(drop=True)
+    value = t["value"].to_numpy(dtype=float).copy()
+    value[t["suppressed"].to_numpy()] = np.nan  # never a reference
+    level, levels = pd.factorize(t["level"])
+    code, codes = pd.factorize(t["area_code"])
+    area = level.astype(np.int64) * (len(codes) + 1) + code
+    levels, codes = pd.Index(levels), pd.Index(codes)
+    # the kommune of each row: its own code at the kommune level, else from `kommune_of`
+    kl, kc = levels.get_indexer(kommune_of["level"]), codes.get_indexer(kommune_of["area_code"])
+    ok = (kl >= 0) & (kc >= 0)
+    row = _find(kl[ok].astype(np.int64) * (len(codes) + 1) + kc[ok], area)
+    kommune = np.where(row >= 0, kommune_of["kommune"].to_numpy(dtype=object)[ok][np.maximum(row, 0)], None)
+    is_kommune = t["level"].to_numpy() == "kommune"
+    kommune[is_kommune] = t["area_code"].to_numpy(dtype=object)[is_kommune]
+    series = np.zeros(len(t), dtype=np.int64)
+    for k in keys:
+        c, u = pd.factorize(t[k])
+        series = series * (len(u) + 1) + c
+    kcode = codes.get_indexer(pd.Series(kommune, dtype=object).fillna("").astype(str))
+    ref = series * (len(codes) + 1) + kcode
+    at_kommune = _find(ref[is_kommune], np.where(kcode >= 0, ref, -1))
+    value_kommune = np.where(at_kommune >= 0, value[is_kommune][np.maximum(at_kommune, 0)], np.nan)
+    is_country = t["level"].to_numpy() == "country"
+    at_country = _find(series[is_country], series)
+    value_country = np.where(at_country >= 0, value[is_country][np.maximum(at_country, 0)], np.nan)
+    t = t.assign(value=np.where(t["suppressed"].to_numpy(), np.nan, t["value"].to_numpy(dtype=float)))
+    t.loc[t["suppressed"].to_numpy(), ["ci_low", "ci_high"]] = np.nan
+    t["kommune"] = pd.array(kommune, dtype=kommune_of["kommune"].dtype) if len(t) else kommune
+    t["value_kommune"] = value_kommune
+    t["value_country"] = value_country
     t["relative_difference_kommune"] = relative_difference(t["value"], t["value_kommune"])
     t["relative_difference_country"] = relative_difference(t["value"], t["value_country"])
     t["label"] = labels(t["relative_difference_country"].to_numpy())
@@ -102,3 +123,12 @@ def add_comparisons(values: pd.DataFrame, kommune_of: pd.DataFrame, min_reliable
     t["significance_country"] = significance(t["ci_low"], t["ci_high"], t["value_country"])
     t["reliable"] = t["denominator"] >= min_reliable
     return t
+
+
+def _find(table: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """The position in `table` (distinct keys) of each query key; −1 where none."""
+    if len(table) == 0:
+        return np.full(len(query), -1, dtype=np.int64)
+    order = np.argsort(table, kind="stable")
+    pos = np.minimum(np.searchsorted(table[order], query), len(table) - 1)
+    return np.where(table[order][pos] == query, order[pos], -1)

@@ -27,12 +27,12 @@ Two passes, repeated until neither changes anything:
 
 from __future__ import annotations
 
-import heapq
-import random
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+
+from levekar.indicators.modular import null_vector
 
 PRIME = (1 << 61) - 1
 CELL_KEYS = ["indicator_id", "level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
@@ -141,74 +141,187 @@ def crossing_relations(members: pd.DataFrame) -> pd.DataFrame:
     return rel.drop(columns="pair")
 
 
-def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[str] = frozenset()) -> pd.DataFrame:
-    """Every additive relation among the cells as a long table (relation, cell, parent, coef, generating):
-    the members times `coef` add up to 0; `parent` marks the total of a sum; `generating` marks a set of
-    relations all others follow from. `cell` is the row position in `cells`. The counts of `per_level`
-    indicators (moves across an area's boundary) do not add up across levels: for them only the margins,
-    the years and areas of the same grunnkretser tie levels together."""
-    c = cells[CELL_KEYS].reset_index(drop=True).assign(cell=np.arange(len(cells)))
-    parts = []
+def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[str] = frozenset()) -> dict:
+    """Every additive relation among the cells in long form, as arrays (relation, cell, parent, coef,
+    generating): the members times `coef` add up to 0; `parent` marks the total of a sum; `generating` marks
+    a set of relations all others follow from. `cell` is the row position in `cells`. The counts of
+    `per_level` indicators (moves across an area's boundary) do not add up across levels: for them only the
+    margins, the years and areas of the same grunnkretser tie levels together.
+
+    Built on integer keys with sorts and binary searches (no table joins): the cells number in millions."""
+    k = _CellKeys(cells.reset_index(drop=True))
+    moving = cells["indicator_id"].isin(per_level).to_numpy()
+    parts: list[tuple[np.ndarray, ...]] = []
     # margins: total = sum over the values of each breakdown
-    tot = c[c.breakdown == TOTAL].drop(columns=["breakdown", "breakdown_value"]).rename(columns={"cell": "parent"})
-    br = c[c.breakdown != TOTAL].merge(tot, on=["indicator_id", "level", "area_code", "year", "pooled_years"])
+    total = k.breakdown == k.total_code
+    kids = np.flatnonzero(~total)
+    parent = _Lookup(k.margin[total], np.flatnonzero(total))(k.margin[kids])
+    kids, parent = kids[parent >= 0], parent[parent >= 0]
     # for per-level indicators margins and pooled years are all that ties a level's cells: all generate
-    moving = c.indicator_id.isin(per_level).to_numpy()
-    base = ((c.level == "grunnkrets") & (c.pooled_years == 1)).to_numpy() | moving
-    parts.append(_long(br.assign(generating=base[br.parent]), ["parent", "breakdown"]))
+    base = (k.grunnkrets & (k.pooled == 1)) | moving
+    parts.append(_sums(parent, kids, parent * (k.n_breakdowns + 1) + k.breakdown[kids], base[parent]))
     # pooled years: the pooled cell = the sum of its single years
-    pooled = c[c.pooled_years > 1]
+    pooled = np.flatnonzero(k.pooled > 1)
+    single = np.flatnonzero(k.pooled == 1)
     if len(pooled):
-        same = ["indicator_id", "level", "area_code", "breakdown", "breakdown_value"]
-        single = c[c.pooled_years == 1].drop(columns="pooled_years").rename(columns={"year": "y"})
-        j = pooled.rename(columns={"cell": "parent"}).merge(single, on=same)
-        j = j[(j.y <= j.year) & (j.y > j.year - j.pooled_years)]
-        parts.append(_long(j.assign(generating=(j.level == "grunnkrets") | moving[j.parent]), ["parent"]))
+        singles = _Lookup(k.year_key[single], single)
+        heads, members_ = [], []
+        for back in range(int(k.pooled.max())):
+            p = pooled[k.pooled[pooled] > back]
+            s = singles(k.year_key[p] - back)
+            heads.append(p[s >= 0])
+            members_.append(s[s >= 0])
+        p, s = np.concatenate(heads), np.concatenate(members_)
+        parts.append(_sums(p, s, p, k.grunnkrets[p] | moving[p]))
         # two overlapping windows: pooled(y) − pooled(y−1) = single(y) − single(y−w), a classic difference
-        prev = pooled.assign(year=pooled.year + 1).rename(columns={"cell": "prev"})
-        d = pooled.merge(prev, on=[*same, "year", "pooled_years"])
-        d = d.merge(single.rename(columns={"y": "year", "cell": "new"}), on=[*same, "year"])
-        d["y"] = d.year - d.pooled_years
-        d = d.merge(single.rename(columns={"cell": "old"}), on=[*same, "y"])
-        if len(d):
-            d = d.assign(relation=np.arange(len(d)))
-            parts.append(
-                pd.concat(
-                    [
-                        d[["relation", c]].rename(columns={c: "cell"}).assign(coef=k)
-                        for c, k in (("cell", 1), ("prev", -1), ("new", -1), ("old", 1))
-                    ],
-                    ignore_index=True,
-                ).assign(parent=False, generating=False)
+        prev = _Lookup(k.cell[pooled], pooled)(k.with_year(pooled, -1))
+        new = singles(k.year_key[pooled])
+        old = singles(k.year_key[pooled] - k.pooled[pooled])
+        ok = (prev >= 0) & (new >= 0) & (old >= 0)
+        quad = np.stack([pooled[ok], prev[ok], new[ok], old[ok]], axis=1)
+        n = len(quad)
+        parts.append(
+            (
+                np.repeat(np.arange(n), 4),
+                quad.ravel(),
+                np.zeros(4 * n, dtype=bool),
+                np.tile(np.array([1, -1, -1, 1]), n),
+                np.zeros(4 * n, dtype=bool),
             )
-    # geography
+        )
+    # geography: each relation of an area, for every cell of that area as the parent
     rel = area_relations(members)
-    key = ["indicator_id", "year", "pooled_years", "breakdown", "breakdown_value"]
-    par = c.rename(columns={"level": "parent_level", "area_code": "parent", "cell": "parent_cell"})
-    ch = c.rename(columns={"level": "child_level", "area_code": "child"})
-    j = rel.merge(par, on=["parent_level", "parent"]).merge(ch, on=["child_level", "child", *key])
-    j = j[j.identity | ~j.indicator_id.isin(per_level)]
-    j = j.assign(generating=j.generating | (j.identity & j.indicator_id.isin(per_level)))
-    parts.append(_long(j.rename(columns={"parent": "parent_code", "parent_cell": "parent"}), ["parent", "relation"]))
+    if len(rel):
+        pa = k.area_id(rel["parent_level"], rel["parent"])
+        ca = k.area_id(rel["child_level"], rel["child"])
+        ok = (pa >= 0) & (ca >= 0)
+        rel, pa, ca = rel[ok], pa[ok], ca[ok]
+    if len(rel):
+        order, starts = _index(k.area, k.n_areas)
+        counts = starts[pa + 1] - starts[pa]
+        which = np.repeat(np.arange(len(rel)), counts)  # the area relation of each (parent cell, child) pair
+        par = _rows((order, starts), pa)
+        child = _Lookup(k.cell, np.arange(len(k.cell)))(k.with_area(par, ca[which]))
+        found = child >= 0
+        which, par, child = which[found], par[found], child[found]
+        identity = rel["identity"].to_numpy()[which]
+        keep = identity | ~moving[par]
+        which, par, child, identity = which[keep], par[keep], child[keep], identity[keep]
+        generating = rel["generating"].to_numpy()[which] | (identity & moving[par])
+        relation = rel["relation"].to_numpy()
+        parts.append(_sums(par, child, par * (int(relation.max()) + 1) + relation[which], generating))
     cross = crossing_relations(members)
     if len(cross):
-        j = cross.merge(c[~c.indicator_id.isin(per_level)], on=["level", "area_code"])
+        c = cells[CELL_KEYS].reset_index(drop=True).assign(cell=np.arange(len(cells)))
+        key = ["indicator_id", "year", "pooled_years", "breakdown", "breakdown_value"]
+        j = cross.merge(c[~moving], on=["level", "area_code"])
         j["relation"] = j.groupby(["relation", *key], sort=True).ngroup()
-        parts.append(j[["relation", "cell", "coef"]].assign(parent=False, generating=False))
+        n = len(j)
+        parts.append(
+            (
+                j["relation"].to_numpy(),
+                j["cell"].to_numpy(),
+                np.zeros(n, dtype=bool),
+                j["coef"].to_numpy(),
+                np.zeros(n, dtype=bool),
+            )
+        )
     out = []
     offset = 0
-    for p in parts:
-        out.append(p.assign(relation=p.relation + offset))
-        offset += int(p.relation.max()) + 1 if len(p) else 0
-    return pd.concat(out, ignore_index=True).drop_duplicates(["relation", "cell"])
+    for relation, *rest in parts:
+        out.append((relation + offset, *rest))
+        offset += int(relation.max()) + 1 if len(relation) else 0
+    relation, cell, is_parent, coef, generating = (np.concatenate(x) for x in zip(*out, strict=True))
+    # a cell once per relation (the first time)
+    first = np.sort(np.unique(relation * len(cells) + cell, return_index=True)[1])
+    return {
+        "relation": relation[first],
+        "cell": cell[first],
+        "parent": is_parent[first],
+        "coef": coef[first].astype(np.int64),
+        "generating": generating[first],
+    }
 
 
-def _long(pairs: pd.DataFrame, group: list[str]) -> pd.DataFrame:
-    """(parent, cell, generating) pairs grouped into relations → long table with the parent as a member."""
-    pairs = pairs.assign(relation=pairs.groupby(group, sort=True).ngroup())
-    kids = pairs[["relation", "cell", "generating"]].assign(parent=False, coef=-1)
-    heads = pairs.drop_duplicates("relation")[["relation", "parent", "generating"]].rename(columns={"parent": "cell"})
-    return pd.concat([heads.assign(parent=True, coef=1), kids], ignore_index=True)
+class _CellKeys:
+    """Integer keys of the cells: each key column factorised, combined into int64 keys for the lookups."""
+
+    def __init__(self, c: pd.DataFrame):
+        codes = {}
+        for col in ("indicator_id", "level", "area_code", "breakdown", "breakdown_value"):
+            codes[col], uniques = pd.factorize(c[col], sort=True)
+            setattr(self, f"_{col}", pd.Index(uniques))
+        self.breakdown = codes["breakdown"]
+        self.n_breakdowns = len(self._breakdown)
+        self.total_code = self._breakdown.get_indexer([TOTAL])[0]
+        self.grunnkrets = codes["level"] == self._level.get_indexer(["grunnkrets"])[0]
+        self._n_codes = len(self._area_code)
+        self.area = codes["level"].astype(np.int64) * self._n_codes + codes["area_code"]
+        self.n_areas = len(self._level) * self._n_codes
+        year = c["year"].to_numpy(dtype=np.int64)
+        self.pooled = c["pooled_years"].to_numpy(dtype=np.int64)
+        # years shifted so that a window reaching before the first year stays ≥ 0 and distinct
+        w = int(self.pooled.max())
+        self._ny = int(year.max() - year.min()) + 2 * w + 2
+        yr = year - year.min() + w + 1
+        series = (codes["indicator_id"].astype(np.int64) * (self.n_breakdowns + 1) + codes["breakdown"]) * (
+            len(self._breakdown_value) + 1
+        ) + codes["breakdown_value"]
+        self._np = w + 1
+        self.year_key = (series * self.n_areas + self.area) * self._ny + yr  # a series at an area and year
+        self.cell = self.year_key * self._np + self.pooled  # … and its window: the cell
+        ind_area = codes["indicator_id"].astype(np.int64) * self.n_areas + self.area
+        self.margin = (ind_area * self._ny + yr) * self._np + self.pooled  # the cell but its breakdown
+        self._series = series
+        self._yr = yr
+
+    def area_id(self, level: pd.Series, code: pd.Series) -> np.ndarray:
+        """The area number of (level, code) pairs; −1 for an area no cell is in."""
+        lv = self._level.get_indexer(level.astype(str))
+        ac = self._area_code.get_indexer(code.astype(str))
+        return np.where((lv >= 0) & (ac >= 0), lv.astype(np.int64) * self._n_codes + ac, -1)
+
+    def with_year(self, cells: np.ndarray, shift: int) -> np.ndarray:
+        """The key of the same series, area and window as `cells`, `shift` years later."""
+        return (self.year_key[cells] + shift) * self._np + self.pooled[cells]
+
+    def with_area(self, cells: np.ndarray, area: np.ndarray) -> np.ndarray:
+        """The key of the same series, year and window as `cells` at other areas."""
+        return ((self._series[cells] * self.n_areas + area) * self._ny + self._yr[cells]) * self._np + self.pooled[
+            cells
+        ]
+
+
+class _Lookup:
+    """values[i] for the i with keys[i] == each query key (keys distinct); −1 where none. Sorted once."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray):
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.values = keys[order], values[order]
+
+    def __call__(self, query: np.ndarray) -> np.ndarray:
+        if len(self.keys) == 0:
+            return np.full(len(query), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.keys, query), len(self.keys) - 1)
+        return np.where(self.keys[pos] == query, self.values[pos], -1)
+
+
+def _sums(parent: np.ndarray, child: np.ndarray, group: np.ndarray, generating: np.ndarray) -> tuple:
+    """(parent, child) pairs grouped into relations by `group` → long arrays with the parent as a member."""
+    uniq, relation = np.unique(group, return_inverse=True)
+    head = np.zeros(len(uniq), dtype=np.int64)
+    head_gen = np.zeros(len(uniq), dtype=bool)
+    # the first pair of each relation gives its parent and flag (all pairs of a relation agree)
+    head[relation[::-1]] = parent[::-1]
+    head_gen[relation[::-1]] = generating[::-1]
+    n, m = len(uniq), len(child)
+    return (
+        np.concatenate([np.arange(n), relation]),
+        np.concatenate([head, child]),
+        np.concatenate([np.ones(n, dtype=bool), np.zeros(m, dtype=bool)]),
+        np.concatenate([np.ones(n, dtype=np.int64), -np.ones(m, dtype=np.int64)]),
+        np.concatenate([head_gen, generating]),
+    )
 
 
 # --- the rules per relation ----------------------------------------------------------------------------------
@@ -253,13 +366,13 @@ class _Relations:
     """The relations as flat arrays, with the per-relation counts the rules need kept up to date as cells
     are suppressed (so that each round looks only at the relations that changed)."""
 
-    def __init__(self, rel: pd.DataFrame, cells: pd.DataFrame, rules: pd.DataFrame, suppressed: np.ndarray):
-        self.relation = rel["relation"].to_numpy()
-        self.cell = rel["cell"].to_numpy()
-        self.parent = rel["parent"].to_numpy()
-        self.coef = rel["coef"].to_numpy()
-        self.generating = rel["generating"].to_numpy(dtype=bool)
-        self.n = int(self.relation.max()) + 1 if len(rel) else 0
+    def __init__(self, rel: dict, cells: pd.DataFrame, rules: pd.DataFrame, suppressed: np.ndarray):
+        self.relation = rel["relation"]
+        self.cell = rel["cell"]
+        self.parent = rel["parent"]
+        self.coef = rel["coef"]
+        self.generating = rel["generating"]
+        self.n = int(self.relation.max()) + 1 if len(self.relation) else 0
         self.den = cells["denominator"].to_numpy()
         self.num = cells["numerator"].to_numpy(dtype=float)
         self.rules = {k: rules[k].to_numpy() for k in ("min_denominator", "lo", "hi", "clo", "chi", "mean")}
@@ -349,123 +462,45 @@ def recoverable(rows: list[dict[int, int]], seed: int = 0) -> set[int]:
 
 
 def recoverable_entries(row: np.ndarray, col: np.ndarray, coef: np.ndarray, seed: int = 0) -> np.ndarray:
-    """`recoverable` for a system given as entries (row id, unknown, coefficient); returns the unknowns.
+    """`recoverable` for a system given as entries (row id, unknown, coefficient; one entry per row and
+    unknown); returns the unknowns.
 
     The test: one random vector z of the null space, modulo the prime p = 2⁶¹ − 1. An unknown with z = 0 is
     fixed by the equations, except with probability 2⁻⁶¹ per unknown (one cell suppressed too many). The rank
     modulo p equals the rational rank unless p divides a minor of the matrix — for these ±1 relation
-    matrices, a practical impossibility (checked against rational arithmetic in the tests). z is built in three steps:
-    1. peeling (vectorised, in rounds), which settles most of the system: a row with one unknown fixes it
-       (z = 0, and it leaves every other row); an unknown in only one row puts that row aside — it says
-       nothing about the others, and its z follows from the row's other unknowns;
+    matrices, a practical impossibility (checked against rational arithmetic in the tests). z is built in three
+    steps (compiled, `levekar.indicators.modular`):
+    1. peeling, which settles most of the system: a row with one unknown fixes it (z = 0, and it leaves every
+       other row); an unknown in only one row puts that row aside — it says nothing about the others, and its
+       z follows from the row's other unknowns;
     2. sparse Gaussian elimination of the rest (shortest row first, pivot on its least-used column), free
        unknowns drawn at random, pivots by back-substitution;
-    3. the rows put aside, last round first."""
-    row = np.unique(row, return_inverse=True)[1]
+    3. the rows put aside, last first."""
+    if len(row) == 0:
+        return np.array([], dtype=np.int64)
+    row = np.unique(row, return_inverse=True)[1].astype(np.int64)
     cols, col = np.unique(col, return_inverse=True)
-    coef = np.asarray(coef, dtype=np.int64) % PRIME
-    live = coef != 0
-    n_rows, n_cols = int(row.max()) + 1, len(cols)
-    fixed = np.zeros(n_cols, dtype=bool)
-    aside: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    while True:
-        length = np.bincount(row[live], minlength=n_rows)
-        single = live & (length[row] == 1)
-        if single.any():
-            fixed[col[single]] = True
-            live &= ~fixed[col]
-            continue
-        count = np.bincount(col[live], minlength=n_cols)
-        lone = live & (count[col] == 1) & (length[row] >= 2)
-        if not lone.any():
-            break
-        # one unknown per row is put aside (the smallest); its other lone unknowns are simply free
-        k = np.full(n_rows, n_cols, dtype=np.int64)
-        np.minimum.at(k, row[lone], col[lone])
-        entries = live & (k[row] < n_cols)
-        aside.append((row[entries], col[entries], coef[entries], k))
-        live &= ~entries
-    rng = random.Random(seed)
-    core: dict[int, dict[int, int]] = {}
-    for r, c, v in zip(row[live].tolist(), col[live].tolist(), coef[live].tolist(), strict=True):
-        core.setdefault(r, {})[c] = v
-    rows = list(core.values())
-    col_rows: dict[int, set[int]] = {}
-    for i, r in enumerate(rows):
-        for c in r:
-            col_rows.setdefault(c, set()).add(i)
-    z = _eliminate(rows, col_rows, rng)
-    z.update(dict.fromkeys(np.flatnonzero(fixed).tolist(), 0))
-    for rr, cc, vv, k in reversed(aside):
-        sums: dict[int, int] = {}
-        own: dict[int, int] = {}
-        for r, c, v in zip(rr.tolist(), cc.tolist(), vv.tolist(), strict=True):
-            if c == k[r]:
-                own[r] = v
-            else:
-                sums[r] = sums.get(r, 0) + v * z.setdefault(c, rng.randrange(1, PRIME))
-        for r, v in own.items():
-            z[int(k[r])] = -sums.get(r, 0) * pow(v, PRIME - 2, PRIME) % PRIME
-    return cols[[c for c in range(n_cols) if z.get(c, 1) == 0]]
-
-
-def _eliminate(rows: list[dict[int, int]], col_rows: dict[int, set[int]], rng: random.Random) -> dict[int, int]:
-    """A random null vector of the rows (free unknowns random, pivots by back-substitution)."""
-    heap = [(len(r), i) for i, r in enumerate(rows) if r]
-    heapq.heapify(heap)
-    done = [False] * len(rows)
-    pivots: list[tuple[int, dict[int, int]]] = []
-    while heap:
-        n, i = heapq.heappop(heap)
-        r = rows[i]
-        if done[i] or n != len(r):
-            continue
-        done[i] = True
-        if not r:
-            continue
-        col = min(r, key=lambda k: (len(col_rows[k]), k))
-        inv = pow(r[col], PRIME - 2, PRIME)
-        r = {k: v * inv % PRIME for k, v in r.items()}
-        rows[i] = r
-        for k in r:
-            col_rows[k].discard(i)
-        for j in list(col_rows[col]):
-            other = rows[j]
-            f = other[col]
-            for k, v in r.items():
-                w = (other.get(k, 0) - f * v) % PRIME
-                if w:
-                    if k not in other:
-                        col_rows[k].add(j)
-                    other[k] = w
-                elif k in other:
-                    del other[k]
-                    col_rows[k].discard(j)
-            heapq.heappush(heap, (len(other), j))
-        pivots.append((col, r))
-    z: dict[int, int] = {}
-    for c, r in reversed(pivots):
-        # later pivots are already set; any other unknown in the row is free
-        z[c] = -sum(v * z.setdefault(k, rng.randrange(1, PRIME)) for k, v in r.items() if k != c) % PRIME
-    return z
+    coef = (np.asarray(coef, dtype=np.int64) % PRIME).astype(np.uint64)
+    z, has = null_vector(row, col.astype(np.int64), coef, int(row.max()) + 1, len(cols), seed)
+    return cols[has & (z == 0)]
 
 
 def audit(rel: _Relations, indicator: np.ndarray, which: set[int] | None = None) -> np.ndarray:
     """Suppressed cells (with people in them) that the published cells determine exactly; `indicator`
-    gives each cell's indicator as an integer code, `which` limits the audit to some of them."""
+    gives each cell's indicator as an integer code, `which` limits the audit to some of them. Relations never
+    mix indicators, so the system is one block per indicator and is solved in one go."""
     unknown = rel.suppressed & (rel.den > 0)
     keep = unknown[rel.cell] & rel.generating
     if which is not None:
-        keep &= np.isin(indicator[rel.cell], list(which))
+        wanted = np.zeros(int(indicator.max()) + 1, dtype=bool)
+        wanted[list(which)] = True
+        keep &= wanted[indicator[rel.cell]]
     rows = np.flatnonzero(keep)
-    # relations never mix indicators, so each indicator is a separate system
-    rows = rows[np.lexsort((rel.cell[rows], rel.relation[rows], indicator[rel.cell[rows]]))]
-    ind = indicator[rel.cell[rows]]
-    found: list[int] = []
-    for code in np.unique(ind):
-        part = rows[ind == code]
-        found += recoverable_entries(rel.relation[part], rel.cell[part], rel.coef[part]).tolist()
-    return np.array(sorted(found), dtype=np.int64)
+    if len(rows) == 0:
+        return np.array([], dtype=np.int64)
+    coef = (rel.coef[rows] % PRIME).astype(np.uint64)
+    z, has = null_vector(rel.relation[rows], rel.cell[rows], coef, rel.n, len(rel.den), 0)
+    return np.flatnonzero(has & (z == 0))
 
 
 def secondary_suppression(

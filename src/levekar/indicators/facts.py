@@ -22,11 +22,16 @@ Derived columns:
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow.parquet as pq
+
+DUCKDB_MEMORY = "3GB"
 
 
 def connect(extract_dir: str | Path, con: ibis.BaseBackend | None = None) -> tuple[ibis.BaseBackend, dict]:
@@ -34,6 +39,12 @@ def connect(extract_dir: str | Path, con: ibis.BaseBackend | None = None) -> tup
     if con is None:
         con = ibis.duckdb.connect()
         con.raw_sql("SET enable_progress_bar = false")  # the CLI shows its own progress
+        # DuckDB takes up to 80 % of the machine by default and keeps it: cap it (it spills to disk beyond),
+        # so that its buffers and the disclosure control's arrays fit together (the norway run: ≤ 8 GiB)
+        con.raw_sql(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+        spill = tempfile.mkdtemp(prefix="levekar-duckdb-")
+        atexit.register(shutil.rmtree, spill, ignore_errors=True)
+        con.raw_sql(f"SET temp_directory = '{spill}'")
     extract_dir = Path(extract_dir)
     tables = {}
     for name in ("persons", "households", "dwellings", "geography", "zonings", "grunnkrets_changes"):

@@ -82,6 +82,7 @@ def compute_indicators(
     levels = level_mappings(geography, areas, zonings)
     say("rolling up", 0.5)
     rolled = roll_up(counts, levels)
+    del counts  # frames of millions of rows: let each go as soon as the next is built (peak memory)
     moving = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if i.per_level))
     if moving.indicators:
         say("moves per level", 0.55)
