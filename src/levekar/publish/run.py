@@ -11,6 +11,7 @@ import pandas as pd
 
 from levekar.classify.inputs import directions_of
 from levekar.classify.run import classify_values, usable_schemes
+from levekar.flows.run import FlowsStage
 from levekar.indicators.catalogue import load_catalogue
 from levekar.indicators.disclosure import membership
 from levekar.indicators.run import compute_indicators
@@ -38,8 +39,14 @@ def run(
         raise FileExistsError(f"{out} exists; use --force to replace it")
     areas = pd.read_parquet(areas_path) if areas_path else None
     catalogue = load_catalogue(catalogue_path)  # the packaged one when no path is given
+    flows = FlowsStage(extract_dir, catalogue)
     values, levels, disclosure = compute_indicators(
-        extract_dir, areas, catalogue, progress=lambda s, f: say(s, 0.1 + 0.7 * f)
+        extract_dir,
+        areas,
+        catalogue,
+        progress=lambda s, f: say(s, 0.1 + 0.7 * f),
+        extra_columns=flows.columns,
+        on_facts=flows.collect,
     )
     say("classifying", 0.82)
     directions = directions_of(catalogue)
@@ -71,7 +78,7 @@ def run(
         config,
         synthetic=synthetic,
         members=members,
-        extra={"classification": classification},
+        extra={"classification": classification, **flows.tables(values)},
         force=force,
     )
     say("done", 1.0)
