@@ -239,8 +239,12 @@ def decomposition_table(
     # the component's own share (t1 for arrivals, t0 for departures) for the reading
     with np.errstate(divide="ignore", invalid="ignore"):
         d["own"] = np.where(d.d1 > 0, 100 * d.n1 / d.d1, 100 * d.n0 / d.d0)
-    wide = d[~d.small].pivot_table(index=keys, columns="component", values="pp", aggfunc="first")
-    wide = wide.reindex(columns=list(COMPONENTS))
+    # a component nobody belongs to adds 0; a pooled one is empty (its part is in small_groups)
+    wide = d.pivot_table(index=keys, columns="component", values="pp", aggfunc="first")
+    wide = wide.reindex(columns=list(COMPONENTS)).fillna(0.0)
+    pooled_mask = d.pivot_table(index=keys, columns="component", values="small", aggfunc="first")
+    pooled_mask = pooled_mask.reindex(index=wide.index, columns=list(COMPONENTS)).fillna(False).astype(bool)
+    wide = wide.mask(pooled_mask)
     own = d.pivot_table(index=keys, columns="component", values="own", aggfunc="first")
     small_pp = d[d.small].groupby(keys)["pp"].sum().rename("small_groups")
     head = d.groupby(keys).agg(
