@@ -246,7 +246,10 @@ def decomposition_table(
     pooled_mask = pooled_mask.reindex(index=wide.index, columns=list(COMPONENTS)).fillna(False).astype(bool)
     wide = wide.mask(pooled_mask)
     own = d.pivot_table(index=keys, columns="component", values="own", aggfunc="first")
-    small_pp = d[d.small].groupby(keys)["pp"].sum().rename("small_groups")
+    # summed as integers over the common denominator: exact, so independent of the rows' order
+    small_num = d[d.small].groupby(keys)["contribution_num"].sum()
+    scale = d[d.small].groupby(keys)["scale"].first()
+    small_pp = (100 * small_num / scale).rename("small_groups")
     head = d.groupby(keys).agg(
         D0=("D0", "first"),
         N0=("N0", "first"),
