@@ -1,7 +1,7 @@
 """Who moved in, who moved out, who stayed: the person-level accounting of an area between two years.
 
-Everything runs in DuckDB on the person-year facts (`levekar.indicators.facts`); Python only loops over
-levels. For a pair of extract years (t0, t1) every person resident in either year is one row of `fl_pp`
+Everything runs in DuckDB on the person-year facts (`levekar.indicators.facts`), every level in one query.
+For a pair of extract years (t0, t1) every person resident in either year is one row of `fl_pp`
 (grunnkrets then and now, attributes then and now, how they left or arrived). Seen from an area of a level:
 
 - *stayers*: in the area in both years (a move inside the area is no move at its level);
@@ -18,6 +18,17 @@ area, at every level — the identity the decomposition rests on.
 
 Moves across the extract's border come from the `migrations` table (its last record in the period); the
 `year` of a move is the calendar year, so a move in year t shows between 1 January t and t + 1.
+
+How it stays fast: persons are summed once into *cells* (pair, grunnkrets then, grunnkrets now, way of
+leaving or arriving); every level's counts are sums of cells, found in one query through the
+grunnkrets → area membership. Only medians need the persons, and only for the groups that are not the
+whole population of a year (the residents' medians are the catalogue's `median_equivalised_income`, the
+same definition). The indicators' populations and numerators travel as bit masks (`pm*`, `nm*`).
+
+Published year pairs (`default_pairs`): movers and the fixed cohort for every two neighbouring extract years
+and first → last; the change decomposition for first → last and the last neighbouring pair only
+(`decomposition_pairs`) — the person-level work grows with every pair, and these two answer "what changed
+over the whole period" and "what changed last year".
 """
 
 from __future__ import annotations
@@ -38,11 +49,20 @@ OUT_GROUPS = ("out_within_kommune", "out_other_kommune", "emigrated", "left_unre
 IN_GROUPS = ("in_within_kommune", "in_other_kommune", "immigrated", "arrived_unrecorded")
 # base groups: every resident of either year is in exactly one per side
 BASE_GROUPS = ("stayers", *OUT_GROUPS, "deaths", *IN_GROUPS, "births")
-# groups made of others (computed from the persons too, for their medians)
+# groups made of others
 SUPER_GROUPS = {
     "out_movers": OUT_GROUPS,
     "in_movers": IN_GROUPS,
 }
+# groups with a median of their own (residents_from / residents_to take the catalogue's median)
+MEDIAN_GROUPS = (
+    *BASE_GROUPS,
+    "out_movers",
+    "in_movers",
+    "cohort_followed",
+    "families_small_children",
+    "families_small_children_out",
+)
 # columns of the facts the accounting needs
 BASE_COLUMNS = (
     "person_id",
@@ -61,6 +81,11 @@ BASE_COLUMNS = (
     "hh_small_children",
 )
 MEASURES = ("persons", "employment_20_66", "immigrant_background", "low_income_eu60", "median_eq_income")
+ATTRS = ("emp_pop", "emp", "imm", "low_pop", "low", "inc")
+# way of leaving / arriving, as codes in the persons' rows (0: present, or moved inside the extract)
+EXIT_CODES = {1: "deaths", 2: "emigrated", 3: "out_other_kommune", 4: "left_unrecorded"}
+ENTRY_CODES = {1: "births", 2: "immigrated", 3: "in_other_kommune", 4: "arrived_unrecorded"}
+BITS = 62  # indicators per mask column
 
 
 class FlowsError(ValueError):
@@ -74,10 +99,22 @@ def decomposable(catalogue: Catalogue) -> list[Indicator]:
 
 
 def default_pairs(years: list[int]) -> list[tuple[int, int]]:
-    """The year pairs published: every two neighbouring years of the extract, and the first to the last."""
+    """The year pairs of the movers and cohort tables: every two neighbouring years of the extract, and the
+    first to the last."""
     ys = sorted(set(years))
     pairs = set(itertools.pairwise(ys)) | ({(ys[0], ys[-1])} if len(ys) > 1 else set())
     return sorted(pairs)
+
+
+def decomposition_pairs(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The pairs decomposed: of `pairs`, the longest from the first year to the last and the last
+    neighbouring one (the pair ending last that starts latest)."""
+    if not pairs:
+        return []
+    first, last = min(a for a, _ in pairs), max(b for _, b in pairs)
+    ending = [p for p in pairs if p[1] == last]
+    chosen = {max(ending)} | ({(first, last)} if (first, last) in pairs else set())
+    return sorted(chosen)
 
 
 @dataclass
@@ -88,44 +125,69 @@ class FlowCounts:
     decomposition: pd.DataFrame  # one row per indicator and component: d0, n0, d1, n1
 
 
+def _masks(flags: list[ir.Value]) -> dict[str, ir.Value]:
+    """Boolean columns packed into int64 bit masks of BITS each: {"m0": …, "m1": …}."""
+    out = {}
+    for j in range(0, len(flags), BITS):
+        terms = [f.ifelse(1 << b, 0).cast("int64") for b, f in enumerate(flags[j : j + BITS])]
+        out[f"m{j // BITS}"] = sum(terms[1:], terms[0])
+    return out
+
+
 def load_person_years(
     con: ibis.BaseBackend, facts: ir.Table, indicators: list[Indicator], kommune_of: pd.DataFrame
-) -> None:
-    """Materialise `fl_py` (the measures' columns, narrow) and `fl_flags`: per decomposable indicator k,
-    `p{k}` (in its population) and `n{k}` (in population and numerator), with the engine's null handling."""
+) -> int:
+    """Materialise `fl_gk` (grunnkrets → integer id, kommune) and `fl_py` (the measures' columns, narrow,
+    grunnkrets as its id) with per decomposable indicator k the bit k of `pm*` (in its population) and of
+    `nm*` (in population and numerator), with the engine's null handling. Returns the number of masks."""
     t = facts
-    flags = {}
-    for k, ind in enumerate(indicators):
+    pops, nums = [], []
+    for ind in indicators:
         pop = _as_column(compile_expr(ind.population, t), t).fill_null(False)
         num = _as_column(compile_expr(ind.numerator or "FALSE", t), t).fill_null(False)
-        flags[f"p{k}"] = pop
-        flags[f"n{k}"] = pop & num
+        pops.append(pop)
+        nums.append(pop & num)
+    masks = {}
+    if indicators:
+        masks = {f"p{k}": v for k, v in _masks(pops).items()} | {f"n{k}": v for k, v in _masks(nums).items()}
+    n_masks = len(masks) // 2
     db = con.con
-    src = ibis.to_sql(t.select(*BASE_COLUMNS), dialect="duckdb")
+    gk = kommune_of[["grunnkrets", "kommune"]].astype(str).drop_duplicates("grunnkrets")
+    db.register("fl_kommune_df", gk)
+    src = ibis.to_sql(t.select(*BASE_COLUMNS, **masks), dialect="duckdb")
     db.execute(
-        f"""CREATE OR REPLACE TEMP TABLE fl_py AS SELECT person_id, year, grunnkrets, birth_year, died_in_year,
+        f"""CREATE OR REPLACE TEMP TABLE fl_gk AS
+        WITH g AS (SELECT grunnkrets, kommune FROM fl_kommune_df
+            UNION ALL SELECT DISTINCT grunnkrets, NULL FROM ({src}) WHERE grunnkrets NOT IN
+                (SELECT grunnkrets FROM fl_kommune_df))
+        SELECT (row_number() OVER (ORDER BY grunnkrets))::INTEGER AS gid, grunnkrets,
+            dense_rank() OVER (ORDER BY kommune NULLS LAST)::INTEGER AS kid FROM g"""
+    )
+    db.unregister("fl_kommune_df")
+    mask_cols = "".join(f", pm{k}, nm{k}" for k in range(n_masks))
+    db.execute(
+        f"""CREATE OR REPLACE TEMP TABLE fl_py AS SELECT person_id, year::INTEGER AS year, g.gid, g.kid,
+            birth_year, died_in_year,
             (age BETWEEN 20 AND 66) AS emp_pop, (age BETWEEN 20 AND 66 AND employed) AS emp,
             immigrant_background AS imm, (low_income_eu60 IS NOT NULL) AS low_pop,
             coalesce(low_income_eu60, FALSE) AS low, CASE WHEN NOT student_household THEN eq_income END AS inc,
             (age >= 5 AND year - residence_since >= 5) AS settled,
-            coalesce(household_head AND hh_small_children > 0, FALSE) AS fam
-        FROM ({src})"""
+            coalesce(household_head AND hh_small_children > 0, FALSE) AS fam{mask_cols}
+        FROM ({src}) f JOIN fl_gk g USING (grunnkrets)"""
     )
-    flag_sql = ibis.to_sql(t.select("person_id", "year", **flags), dialect="duckdb")
-    db.execute(f"CREATE OR REPLACE TEMP TABLE fl_flags AS {flag_sql}")
-    db.register("fl_kommune_df", kommune_of[["grunnkrets", "kommune"]].astype(str))
-    db.execute("CREATE OR REPLACE TEMP TABLE fl_kommune AS SELECT DISTINCT grunnkrets, kommune FROM fl_kommune_df")
-    db.unregister("fl_kommune_df")
+    return n_masks
 
 
-ATTRS = ("emp_pop", "emp", "imm", "low_pop", "low", "inc", "settled", "fam")
-
-
-def load_pairs(db: duckdb.DuckDBPyConnection, pairs: list[tuple[int, int]], migrations: pd.DataFrame | None) -> None:
+def load_pairs(
+    db: duckdb.DuckDBPyConnection, pairs: list[tuple[int, int]], migrations: pd.DataFrame | None, n_masks: int
+) -> None:
     """Materialise `fl_pp`: one row per pair of years and person resident in either, with how they left
-    (`exit_kind`, when gone from the extract at t1) or arrived (`entry_kind`, when not in it at t0)."""
+    (`exit`, when gone from the extract at t1) or arrived (`entry`, when not in it at t0), as codes."""
     db.register("fl_pairs_df", pd.DataFrame(pairs, columns=["year_from", "year_to"]).astype("int32"))
-    db.execute("CREATE OR REPLACE TEMP TABLE fl_pairs AS SELECT * FROM fl_pairs_df")
+    db.execute(
+        "CREATE OR REPLACE TEMP TABLE fl_pairs AS SELECT (row_number() OVER (ORDER BY year_from, year_to))::INTEGER "
+        "AS pair, year_from, year_to FROM fl_pairs_df"
+    )
     db.unregister("fl_pairs_df")
     if migrations is None:
         migrations = pd.DataFrame({"person_id": [], "year": [], "direction": [], "scope": []})
@@ -135,128 +197,95 @@ def load_pairs(db: duckdb.DuckDBPyConnection, pairs: list[tuple[int, int]], migr
         "AS year, CAST(direction AS VARCHAR) AS direction, CAST(scope AS VARCHAR) AS scope FROM fl_mig_df"
     )
     db.unregister("fl_mig_df")
-    side = ", ".join(f"a.{c} AS {c}0, b.{c} AS {c}1" for c in ATTRS)
+    cols = ("gid", "kid", "settled", "fam", *ATTRS, *(f"{m}{k}" for k in range(n_masks) for m in ("pm", "nm")))
+    side = ", ".join(f"a.{c} AS {c}0, b.{c} AS {c}1" for c in cols)
     db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE fl_pp AS
-        WITH a AS (SELECT pr.year_from, pr.year_to, f.* FROM fl_pairs pr JOIN fl_py f ON f.year = pr.year_from),
-        b AS (SELECT pr.year_from, pr.year_to, f.* FROM fl_pairs pr JOIN fl_py f ON f.year = pr.year_to),
+        WITH a AS (SELECT pr.pair, pr.year_from, f.* FROM fl_pairs pr JOIN fl_py f ON f.year = pr.year_from),
+        b AS (SELECT pr.pair, pr.year_from, f.* FROM fl_pairs pr JOIN fl_py f ON f.year = pr.year_to),
         d AS (SELECT person_id, min(year) AS death_year FROM fl_py WHERE died_in_year GROUP BY person_id),
-        mig AS (
-            SELECT pr.year_from, pr.year_to, m.person_id, m.direction, arg_max(m.scope, m.year) AS scope
+        mig AS (  -- the last record of the period; on a tie, international before domestic
+            SELECT pr.pair, m.person_id, m.direction,
+                arg_max(m.scope, m.year * 2 + (m.scope = 'international')::INTEGER) AS scope
             FROM fl_pairs pr JOIN fl_mig m ON m.year >= pr.year_from AND m.year < pr.year_to
             GROUP BY ALL
         ),
         j AS (
-            SELECT coalesce(a.year_from, b.year_from) AS year_from, coalesce(a.year_to, b.year_to) AS year_to,
-                coalesce(a.person_id, b.person_id) AS person_id,
-                coalesce(a.birth_year, b.birth_year) AS birth_year,
-                a.grunnkrets AS gk0, b.grunnkrets AS gk1, {side}
-            FROM a FULL JOIN b ON a.person_id = b.person_id AND a.year_from = b.year_from AND a.year_to = b.year_to
+            SELECT coalesce(a.pair, b.pair) AS pair, coalesce(a.year_from, b.year_from) AS year_from,
+                coalesce(a.person_id, b.person_id) AS person_id, coalesce(a.birth_year, b.birth_year) AS birth_year,
+                {side}
+            FROM a FULL JOIN b ON a.person_id = b.person_id AND a.pair = b.pair
         )
-        SELECT j.*, k0.kommune AS k0, k1.kommune AS k1,
-            CASE WHEN j.gk0 IS NULL OR j.gk1 IS NOT NULL THEN NULL
-                WHEN d.death_year >= j.year_from AND d.death_year < j.year_to THEN 'deaths'
-                WHEN mo.scope = 'international' THEN 'emigrated'
-                WHEN mo.scope = 'domestic' THEN 'out_other_kommune'
-                ELSE 'left_unrecorded' END AS exit_kind,
-            CASE WHEN j.gk1 IS NULL OR j.gk0 IS NOT NULL THEN NULL
-                WHEN j.birth_year >= j.year_from THEN 'births'
-                WHEN mi.scope = 'international' THEN 'immigrated'
-                WHEN mi.scope = 'domestic' THEN 'in_other_kommune'
-                ELSE 'arrived_unrecorded' END AS entry_kind
-        FROM j
-        LEFT JOIN fl_kommune k0 ON k0.grunnkrets = j.gk0
-        LEFT JOIN fl_kommune k1 ON k1.grunnkrets = j.gk1
+        SELECT j.* EXCLUDE (person_id, birth_year, year_from),
+            (CASE WHEN j.gid0 IS NULL OR j.gid1 IS NOT NULL THEN 0
+                WHEN d.death_year >= j.year_from AND d.death_year < p.year_to THEN 1
+                WHEN mo.scope = 'international' THEN 2
+                WHEN mo.scope = 'domestic' THEN 3
+                ELSE 4 END)::TINYINT AS exit,
+            (CASE WHEN j.gid1 IS NULL OR j.gid0 IS NOT NULL THEN 0
+                WHEN j.birth_year >= j.year_from THEN 1
+                WHEN mi.scope = 'international' THEN 2
+                WHEN mi.scope = 'domestic' THEN 3
+                ELSE 4 END)::TINYINT AS entry
+        FROM j JOIN fl_pairs p ON p.pair = j.pair
         LEFT JOIN d ON d.person_id = j.person_id
-        LEFT JOIN mig mo ON mo.person_id = j.person_id AND mo.direction = 'out'
-            AND mo.year_from = j.year_from AND mo.year_to = j.year_to
-        LEFT JOIN mig mi ON mi.person_id = j.person_id AND mi.direction = 'in'
-            AND mi.year_from = j.year_from AND mi.year_to = j.year_to
+        LEFT JOIN mig mo ON mo.person_id = j.person_id AND mo.direction = 'out' AND mo.pair = j.pair
+        LEFT JOIN mig mi ON mi.person_id = j.person_id AND mi.direction = 'in' AND mi.pair = j.pair
         """
     )
 
 
-def load_cells(db: duckdb.DuckDBPyConnection, n_ind: int) -> None:
-    """`fl_cell`: the indicators' counts summed over persons with the same pair, grunnkrets then and now
-    and way of leaving or arriving — the same for every level, so each level sums these few rows instead
-    of the persons. Per indicator k: both_k (in the population both years), bothn0_k / bothn1_k (of them,
-    in the numerator then / now), d0_k, n0_k (population and numerator at t0), d1_k, n1_k (at t1)."""
-    sums = []
-    for k in range(n_ind):
-        p0, p1, n0, n1 = (
-            f"coalesce(f0.p{k}, FALSE)",
-            f"coalesce(f1.p{k}, FALSE)",
-            f"coalesce(f0.n{k}, FALSE)",
-            f"coalesce(f1.n{k}, FALSE)",
-        )
-        sums += [
-            f"sum(({p0} AND {p1})::INT) AS both_{k}",
-            f"sum(({p0} AND {p1} AND {n0})::INT) AS bothn0_{k}",
-            f"sum(({p0} AND {p1} AND {n1})::INT) AS bothn1_{k}",
-            f"sum({p0}::INT) AS d0_{k}",
-            f"sum({n0}::INT) AS n0_{k}",
-            f"sum({p1}::INT) AS d1_{k}",
-            f"sum({n1}::INT) AS n1_{k}",
-        ]
-    db.execute(
-        f"""CREATE OR REPLACE TEMP TABLE fl_cell AS
-        SELECT x.year_from, x.year_to, x.gk0, x.gk1, x.k0, x.k1, x.exit_kind, x.entry_kind, {", ".join(sums)}
-        FROM fl_pp x
-        LEFT JOIN fl_flags f0 ON f0.person_id = x.person_id AND f0.year = x.year_from
-        LEFT JOIN fl_flags f1 ON f1.person_id = x.person_id AND f1.year = x.year_to
-        GROUP BY ALL"""
-    )
-
-
-def load_levels(db: duckdb.DuckDBPyConnection, levels: dict[str, pd.DataFrame], grunnkretser: list[str]) -> list[str]:
-    """`fl_levels(level, grunnkrets, area_code)`: grunnkrets (itself), every mapped level, country ("0")."""
-    g = pd.Series(sorted(set(grunnkretser)), dtype=str)
-    parts = [pd.DataFrame({"level": "grunnkrets", "grunnkrets": g, "area_code": g})]
+def load_levels(db: duckdb.DuckDBPyConnection, levels: dict[str, pd.DataFrame]) -> list[str]:
+    """`fl_lv(lvl, gid, aid)` and `fl_area(aid, level, area_code)`: grunnkrets (itself), every mapped level,
+    country ("0"); `lvl` is the level's position in the returned names."""
+    names = ["grunnkrets", *levels, "country"]
+    gk = db.execute("SELECT gid, grunnkrets FROM fl_gk").df()
+    parts = [pd.DataFrame({"level": "grunnkrets", "grunnkrets": gk.grunnkrets, "area_code": gk.grunnkrets})]
     for name, m in levels.items():
         parts.append(m[["grunnkrets", "area_code"]].astype(str).assign(level=name))
-    parts.append(pd.DataFrame({"level": "country", "grunnkrets": g, "area_code": "0"}))
+    parts.append(pd.DataFrame({"level": "country", "grunnkrets": gk.grunnkrets, "area_code": "0"}))
     lv = pd.concat(parts, ignore_index=True)[["level", "grunnkrets", "area_code"]].drop_duplicates()
-    db.register("fl_levels_df", lv)
-    db.execute("CREATE OR REPLACE TEMP TABLE fl_levels AS SELECT * FROM fl_levels_df")
-    db.unregister("fl_levels_df")
-    return ["grunnkrets", *levels, "country"]
+    lv = lv.merge(gk, on="grunnkrets")
+    lv["lvl"] = lv.level.map({n: i for i, n in enumerate(names)}).astype("int8")
+    areas = lv[["lvl", "level", "area_code"]].drop_duplicates().sort_values(["lvl", "area_code"])
+    areas["aid"] = range(len(areas))
+    lv = lv.merge(areas, on=["lvl", "level", "area_code"])
+    db.register("fl_lv_df", lv[["lvl", "gid", "aid"]].astype({"gid": "int32", "aid": "int32"}))
+    db.execute("CREATE OR REPLACE TEMP TABLE fl_lv AS SELECT * FROM fl_lv_df")
+    db.unregister("fl_lv_df")
+    db.register("fl_area_df", areas[["aid", "level", "area_code"]].astype({"aid": "int32"}))
+    db.execute("CREATE OR REPLACE TEMP TABLE fl_area AS SELECT * FROM fl_area_df")
+    db.unregister("fl_area_df")
+    return names
 
 
-def _group_rows_sql(level: str, source: str, columns: str) -> str:
-    """Rows (area_code, `columns` of `source`, side, grp) of one level: every resident of t0 on the 'out'
-    side of their t0 area (stayers included), every resident of t1 who was not in that area at t0 on the
-    'in' side. `source` is `fl_pp` (persons) or `fl_cell` (persons summed by grunnkrets pair)."""
-    lv = level.replace("'", "''")
+def _level_rows_sql(source: str, columns: str) -> str:
+    """Rows (lvl, aid, `columns` of `source`, side, grp) of every level at once: every resident of t0 on the
+    'out' side of their t0 area (stayers included), every resident of t1 who was not in that area at t0
+    on the 'in' side. `source` has gid0, gid1, kid0, kid1, exit, entry (persons or cells)."""
+    exits = " ".join(f"WHEN {c} THEN '{g}'" for c, g in EXIT_CODES.items())
+    entries = " ".join(f"WHEN {c} THEN '{g}'" for c, g in ENTRY_CODES.items())
     return f"""
-        SELECT l0.area_code, {columns}, 'out' AS side,
-            CASE WHEN l1.area_code = l0.area_code THEN 'stayers'
-                 WHEN x.gk1 IS NOT NULL THEN
-                    CASE WHEN x.k1 = x.k0 THEN 'out_within_kommune' ELSE 'out_other_kommune' END
-                 ELSE x.exit_kind END AS grp
-        FROM {source} x JOIN fl_levels l0 ON l0.level = '{lv}' AND l0.grunnkrets = x.gk0
-        LEFT JOIN fl_levels l1 ON l1.level = '{lv}' AND l1.grunnkrets = x.gk1
+        SELECT l0.lvl, l0.aid, {columns}, 'out' AS side,
+            CASE WHEN l1.aid = l0.aid THEN 'stayers'
+                 WHEN x.gid1 IS NOT NULL THEN
+                    CASE WHEN x.kid1 = x.kid0 THEN 'out_within_kommune' ELSE 'out_other_kommune' END
+                 ELSE CASE x.exit {exits} END END AS grp
+        FROM {source} x JOIN fl_lv l0 ON l0.gid = x.gid0
+        LEFT JOIN fl_lv l1 ON l1.lvl = l0.lvl AND l1.gid = x.gid1
         UNION ALL
-        SELECT l1.area_code, {columns}, 'in' AS side,
-            CASE WHEN x.gk0 IS NOT NULL THEN
-                    CASE WHEN x.k0 = x.k1 THEN 'in_within_kommune' ELSE 'in_other_kommune' END
-                 ELSE x.entry_kind END AS grp
-        FROM {source} x JOIN fl_levels l1 ON l1.level = '{lv}' AND l1.grunnkrets = x.gk1
-        LEFT JOIN fl_levels l0 ON l0.level = '{lv}' AND l0.grunnkrets = x.gk0
-        WHERE l0.area_code IS DISTINCT FROM l1.area_code
+        SELECT l1.lvl, l1.aid, {columns}, 'in' AS side,
+            CASE WHEN x.gid0 IS NOT NULL THEN
+                    CASE WHEN x.kid0 = x.kid1 THEN 'in_within_kommune' ELSE 'in_other_kommune' END
+                 ELSE CASE x.entry {entries} END END AS grp
+        FROM {source} x JOIN fl_lv l1 ON l1.gid = x.gid1
+        LEFT JOIN fl_lv l0 ON l0.lvl = l1.lvl AND l0.gid = x.gid0
+        WHERE l0.aid IS DISTINCT FROM l1.aid
     """
 
 
-def _measure_sql(s: str) -> str:
-    """Sums of the movers' measures at side s (0 = t0, 1 = t1)."""
-    return (
-        f"count(*) AS persons, sum(emp_pop{s}::INT) AS emp_den, sum(emp{s}::INT) AS emp_num, "
-        f"sum(imm{s}::INT) AS imm_num, sum(low_pop{s}::INT) AS low_den, sum(low{s}::INT) AS low_num, "
-        f"count(inc{s}) AS inc_den, median(inc{s}) AS inc_median"
-    )
-
-
-# (group, side measured, condition on a level's rows); the first block are the base groups
+# (group, side measured, condition on a level's rows); sums of cells
 _LABELS = [
     ("grp", "0", "side = 'out' AND grp <> 'stayers'"),
     ("grp", "1", "side = 'in' OR grp = 'stayers'"),
@@ -265,49 +294,138 @@ _LABELS = [
     ("'residents_from'", "0", "side = 'out'"),
     ("'residents_to'", "1", "side = 'in' OR grp = 'stayers'"),
     ("'settled_5_years'", "1", "(side = 'in' OR grp = 'stayers') AND settled1"),
-    ("'cohort_followed'", "1", "side = 'out' AND gk1 IS NOT NULL"),
+    ("'cohort_followed'", "1", "side = 'out' AND gid1 IS NOT NULL"),
     ("'families_small_children'", "0", "side = 'out' AND fam0"),
     ("'families_small_children_out'", "0", f"side = 'out' AND fam0 AND grp IN {OUT_GROUPS}"),
 ]
+_SUMS = ("n", *(f"{a}{s}" for s in "01" for a in ATTRS))
 
 
-def group_counts(db: duckdb.DuckDBPyConnection, level: str) -> pd.DataFrame:
-    """Persons and measures per area, pair and group of one level. Out-groups and deaths are measured in
-    t0 (their last year in the area), stayers, in-groups and births in t1; also `out_movers`, `in_movers`
-    (the sums of their kinds), `residents_from` (everyone at t0, measured then), `residents_to` (everyone at
-    t1), `settled_5_years` (residents at t1, 5 years or older, in their grunnkrets for 5 years or more),
+def group_counts(db: duckdb.DuckDBPyConnection, names: list[str]) -> pd.DataFrame:
+    """Persons and measures per level, area, pair and group. Out-groups and deaths are measured in t0 (their
+    last year in the area), stayers, in-groups and births in t1; also `out_movers`, `in_movers` (the sums of
+    their kinds), `residents_from` (everyone at t0, measured then), `residents_to` (everyone at t1),
+    `settled_5_years` (residents at t1, 5 years or older, in their grunnkrets for 5 years or more),
     `cohort_followed` (residents at t0 still in the extract at t1, measured at t1, wherever they live),
     `families_small_children` (households with children 0–5 at t0, counted by their head) and
-    `families_small_children_out` (those moving out)."""
-    cols = "x.year_from, x.year_to, x.gk1, " + ", ".join(f"x.{c}0, x.{c}1" for c in ATTRS)
-    db.execute(f"CREATE OR REPLACE TEMP TABLE fl_r AS {_group_rows_sql(level, 'fl_pp', cols)}")
-    keys = "area_code, year_from, year_to"
-    sql = " UNION ALL ".join(
-        f"SELECT {keys}, {g} AS grp, {_measure_sql(s)} FROM fl_r WHERE {cond} GROUP BY ALL" for g, s, cond in _LABELS
+    `families_small_children_out` (those moving out). Counts are sums of cells; medians (`inc_median`) come
+    from the persons, for `MEDIAN_GROUPS`."""
+    sums = ", ".join(
+        ["count(*) AS n"]
+        + [f"count({a}{s}) AS {a}{s}" if a == "inc" else f"sum({a}{s}::INT) AS {a}{s}" for s in "01" for a in ATTRS]
     )
-    out = db.execute(sql).df().assign(level=level)
-    db.execute("DROP TABLE fl_r")
-    return out
+    db.execute(
+        f"""CREATE OR REPLACE TEMP TABLE fl_cell AS SELECT pair, gid0, gid1, kid0, kid1, exit, entry, settled1, fam0,
+            {sums} FROM fl_pp GROUP BY ALL"""
+    )
+    cols = "x.pair, x.gid1, x.settled1, x.fam0, " + ", ".join(f"x.{c}" for c in _SUMS)
+    db.execute(
+        f"""CREATE OR REPLACE TEMP TABLE fl_r AS SELECT lvl, aid, pair, gid1 IS NOT NULL AS followed, settled1, fam0,
+            side, grp, {", ".join(f"sum({c}) AS {c}" for c in _SUMS)}
+        FROM ({_level_rows_sql("fl_cell", cols)}) GROUP BY ALL"""
+    )
+
+    def measure(s: str) -> str:
+        return (
+            f"sum(n) AS persons, sum(emp_pop{s}) AS emp_den, sum(emp{s}) AS emp_num, sum(imm{s}) AS imm_num, "
+            f"sum(low_pop{s}) AS low_den, sum(low{s}) AS low_num, sum(inc{s}) AS inc_den"
+        )
+
+    keys = "lvl, aid, pair"
+    sql = " UNION ALL ".join(
+        f"SELECT {keys}, {g} AS grp, {measure(s)} FROM fl_r WHERE {cond.replace('gid1 IS NOT NULL', 'followed')} "
+        "GROUP BY ALL"
+        for g, s, cond in _LABELS
+    )
+    counts = db.execute(sql).df()
+    med = medians(db)
+    out = counts.merge(med, on=["lvl", "aid", "pair", "grp"], how="left")
+    return _named(db, out, names)
 
 
-def decomposition_counts(db: duckdb.DuckDBPyConnection, level: str, indicators: list[Indicator]) -> pd.DataFrame:
-    """Per area, pair, indicator and component: d0, n0 (population and numerator counts among the
+def medians(db: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The median equivalised income of `MEDIAN_GROUPS` per level, area and pair, from the persons (one
+    pass: each person's row of a level lists the groups it is in)."""
+    out_kinds = ", ".join(f"'{g}'" for g in OUT_GROUPS)
+    in_kinds = ", ".join(f"'{g}'" for g in IN_GROUPS)
+    src = "(SELECT * FROM fl_pp WHERE inc0 IS NOT NULL OR inc1 IS NOT NULL)"
+    rows = _level_rows_sql(src, "x.pair, x.gid1, x.fam0, x.inc0, x.inc1")
+    later = ", ".join(f"'{g}'" for g in ("stayers", *IN_GROUPS, "births", "in_movers", "cohort_followed"))
+    return db.execute(
+        f"""
+        WITH r AS (
+            SELECT lvl, aid, pair, inc0, inc1, unnest([
+                grp,
+                CASE WHEN side = 'out' AND grp IN ({out_kinds}) THEN 'out_movers' END,
+                CASE WHEN side = 'in' AND grp IN ({in_kinds}) THEN 'in_movers' END,
+                CASE WHEN side = 'out' AND gid1 IS NOT NULL THEN 'cohort_followed' END,
+                CASE WHEN side = 'out' AND fam0 THEN 'families_small_children' END,
+                CASE WHEN side = 'out' AND fam0 AND grp IN ({out_kinds}) THEN 'families_small_children_out' END
+            ]) AS grp
+            FROM ({rows})
+        )
+        SELECT lvl, aid, pair, grp, median(CASE WHEN grp IN ({later}) THEN inc1 ELSE inc0 END) AS inc_median
+        FROM r WHERE grp IS NOT NULL GROUP BY ALL
+        """
+    ).df()
+
+
+def _named(db: duckdb.DuckDBPyConnection, df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """(lvl, aid, pair) → (level, area_code, year_from, year_to), sorted."""
+    areas = db.execute("SELECT aid, level, area_code FROM fl_area").df()
+    pairs = db.execute("SELECT pair, year_from, year_to FROM fl_pairs").df()
+    out = df.merge(areas, on="aid").merge(pairs, on="pair").drop(columns=["lvl", "aid", "pair"])
+    order = {n: i for i, n in enumerate(names)}
+    out = out.assign(_o=out.level.map(order))
+    keys = [c for c in ("indicator_id", "component", "grp") if c in out.columns]
+    return out.sort_values(["_o", "area_code", "year_from", "year_to", *keys]).drop(columns="_o").reset_index(drop=True)
+
+
+def decomposition_counts(
+    db: duckdb.DuckDBPyConnection, names: list[str], indicators: list[Indicator], pairs: list[tuple[int, int]]
+) -> pd.DataFrame:
+    """Per level, area, pair, indicator and component: d0, n0 (population and numerator counts among the
     component's persons at t0) and d1, n1 (at t1). Components: `stayers` (in the population in both years:
     d0 = d1), `ageing_out` / `ageing_in` (in the area both years, in the population in one — by age, or by
     another change of the population's condition), the out-groups and deaths (t0 only), the in-groups and
     births (t1 only). Σ d0 = D0, Σ n0 = N0, Σ d1 = D1, Σ n1 = N1 of the area."""
-    names = [f"{a}_{k}" for k in range(len(indicators)) for a in ("both", "bothn0", "bothn1", "d0", "n0", "d1", "n1")]
-    cols = "x.year_from, x.year_to, " + ", ".join(f"x.{c}" for c in names)
-    sums = ", ".join(f"sum({c}) AS {c}" for c in names)
+    names_ = [f"{a}_{k}" for k in range(len(indicators)) for a in ("both", "bothn0", "bothn1", "d0", "n0", "d1", "n1")]
+    if not indicators or not pairs:
+        return pd.DataFrame(columns=["level", "area_code", "year_from", "year_to", "indicator_id", "component"])
+    sums = []
+    for k in range(len(indicators)):
+        j, b = k // BITS, k % BITS
+
+        def bit(m: str, j: int = j, b: int = b) -> str:
+            return f"((coalesce({m}, 0) >> {b}) & 1)"
+
+        p0, p1, n0, n1 = bit(f"pm{j}0"), bit(f"pm{j}1"), bit(f"nm{j}0"), bit(f"nm{j}1")
+        sums += [
+            f"sum({p0} & {p1}) AS both_{k}",
+            f"sum({n0} & {p1}) AS bothn0_{k}",
+            f"sum({p0} & {n1}) AS bothn1_{k}",
+            f"sum({p0}) AS d0_{k}",
+            f"sum({n0}) AS n0_{k}",
+            f"sum({p1}) AS d1_{k}",
+            f"sum({n1}) AS n1_{k}",
+        ]
+    chosen = ", ".join(f"({a}, {b})" for a, b in pairs)
+    db.execute(
+        f"""CREATE OR REPLACE TEMP TABLE fl_dcell AS
+        SELECT x.pair, x.gid0, x.gid1, x.kid0, x.kid1, x.exit, x.entry, {", ".join(sums)}
+        FROM fl_pp x JOIN fl_pairs p ON p.pair = x.pair AND (p.year_from, p.year_to) IN ({chosen})
+        GROUP BY ALL"""
+    )
+    cols = "x.pair, " + ", ".join(f"x.{c}" for c in names_)
     w = db.execute(
-        f"SELECT area_code, year_from, year_to, grp, side, {sums} FROM ({_group_rows_sql(level, 'fl_cell', cols)}) "
-        "GROUP BY ALL"
+        f"SELECT lvl, aid, pair, grp, side, {', '.join(f'sum({c})::BIGINT AS {c}' for c in names_)} "
+        f"FROM ({_level_rows_sql('fl_dcell', cols)}) GROUP BY ALL"
     ).df()
-    out = []
-    keys = ["area_code", "year_from", "year_to"]
+    keys = ["lvl", "aid", "pair"]
     stay = w[w.grp == "stayers"]
     outs = w[(w.side == "out") & (w.grp != "stayers")]
     ins = w[w.side == "in"]
+    out = []
     for k, ind in enumerate(indicators):
         b, b0, b1 = stay[f"both_{k}"], stay[f"bothn0_{k}"], stay[f"bothn1_{k}"]
         parts = [
@@ -321,7 +439,7 @@ def decomposition_counts(db: duckdb.DuckDBPyConnection, level: str, indicators: 
     d = pd.concat(out, ignore_index=True)
     for c in ("d0", "n0", "d1", "n1"):
         d[c] = d[c].astype("int64")
-    return d.assign(level=level)
+    return _named(db, d, names)
 
 
 def flow_counts(
@@ -332,21 +450,25 @@ def flow_counts(
     catalogue: Catalogue,
     migrations: pd.DataFrame | None,
     pairs: list[tuple[int, int]] | None = None,
+    decompose: list[tuple[int, int]] | None = None,
 ) -> FlowCounts:
-    """The unprotected counts of every level, area and year pair (default: `default_pairs`)."""
+    """The unprotected counts of every level, area and year pair (default: `default_pairs`; decomposed:
+    `decompose`, default `decomposition_pairs` of them)."""
     indicators = decomposable(catalogue)
-    load_person_years(con, facts, indicators, kommune_of)
+    n_masks = load_person_years(con, facts, indicators, kommune_of)
     db = con.con
     years = [int(y) for (y,) in db.execute("SELECT DISTINCT year FROM fl_py ORDER BY 1").fetchall()]
-    pairs = default_pairs(years) if pairs is None else pairs
+    pairs = default_pairs(years) if pairs is None else sorted(set(pairs))
     for y0, y1 in pairs:
         if y0 not in years or y1 not in years or y0 >= y1:
             raise FlowsError(f"year pair {y0}→{y1}: both must be years of the extract ({years}), the first earlier")
-    load_pairs(db, pairs, migrations)
-    load_cells(db, len(indicators))
-    names = load_levels(db, levels, kommune_of["grunnkrets"].astype(str).tolist())
-    groups = pd.concat([group_counts(db, lv) for lv in names], ignore_index=True)
-    decomposition = pd.concat([decomposition_counts(db, lv, indicators) for lv in names], ignore_index=True)
-    for t in ("fl_pp", "fl_py", "fl_flags", "fl_cell"):
+    decompose = decomposition_pairs(pairs) if decompose is None else sorted(set(decompose))
+    if not set(decompose) <= set(pairs):
+        raise FlowsError(f"decomposed pairs {decompose} must be among the pairs {pairs}")
+    load_pairs(db, pairs, migrations, n_masks)
+    names = load_levels(db, levels)
+    groups = group_counts(db, names)
+    decomposition = decomposition_counts(db, names, indicators, decompose)
+    for t in ("fl_pp", "fl_py", "fl_cell", "fl_dcell", "fl_r", "fl_lv", "fl_area", "fl_gk", "fl_pairs", "fl_mig"):
         db.execute(f"DROP TABLE IF EXISTS {t}")
     return FlowCounts(groups=groups, decomposition=decomposition)
