@@ -42,6 +42,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from levekar.indicators.catalogue import Catalogue, Indicator
+from levekar.indicators.disclosure import membership
 from levekar.indicators.engine import _as_column
 from levekar.indicators.expr import compile_expr
 
@@ -123,6 +124,7 @@ class FlowCounts:
 
     groups: pd.DataFrame  # one row per group: persons and the measures' numerators and denominators
     decomposition: pd.DataFrame  # one row per indicator and component: d0, n0, d1, n1
+    members: pd.DataFrame | None = None  # (level, area_code, grunnkrets): the areas' grunnkretser
 
 
 def _masks(flags: list[ir.Value]) -> dict[str, ir.Value]:
@@ -471,4 +473,5 @@ def flow_counts(
     decomposition = decomposition_counts(db, names, indicators, decompose)
     for t in ("fl_pp", "fl_py", "fl_cell", "fl_dcell", "fl_r", "fl_lv", "fl_area", "fl_gk", "fl_pairs", "fl_mig"):
         db.execute(f"DROP TABLE IF EXISTS {t}")
-    return FlowCounts(groups=groups, decomposition=decomposition)
+    gk = kommune_of["grunnkrets"].astype(str)
+    return FlowCounts(groups=groups, decomposition=decomposition, members=membership(levels, gk))

@@ -30,7 +30,7 @@ import pandas as pd
 
 from levekar.flows.core import BASE_GROUPS, IN_GROUPS, OUT_GROUPS, FlowCounts
 from levekar.indicators.catalogue import Catalogue
-from levekar.indicators.disclosure import primary, rule_columns
+from levekar.indicators.disclosure import TOTAL, primary, rule_columns, secondary_suppression
 
 ROW = ["level", "area_code", "year_from", "year_to"]
 IN_SIDE = ("stayers", *IN_GROUPS, "births", "in_movers", "settled_5_years")
@@ -51,6 +51,22 @@ SHARES = {  # published measure: (numerator, denominator) columns of the counts
     "immigrant_background": ("imm_num", "persons"),
     "low_income_eu60": ("low_num", "low_den"),
 }
+WHOLE_ROW = (*BASE_GROUPS, "in_movers", "out_movers", "residents_from", "residents_to")
+FAMILY_CELLS = ("families_small_children", "families_small_children_out")
+# counts given secondary suppression (the residents are the catalogue's public denominators)
+PROTECTED = (*BASE_GROUPS, "in_movers", "out_movers", "settled_5_years", "cohort_followed", *FAMILY_CELLS)
+# of them, those whose persons depend on the level's boundaries: they do not add up from one level to another
+PER_LEVEL = (
+    "stayers",
+    "out_within_kommune",
+    "out_other_kommune",
+    "in_within_kommune",
+    "in_other_kommune",
+    "in_movers",
+    "out_movers",
+    "families_small_children_out",
+)
+MEDIAN_INDICATOR = "median_equivalised_income"
 COMPONENTS = ("stayers", "ageing_in", "ageing_out", *IN_GROUPS, "births", *OUT_GROUPS, "deaths")
 
 
@@ -59,12 +75,51 @@ def default_rule(catalogue: Catalogue) -> dict:
 
 
 def _indicator_suppressed(values: pd.DataFrame, indicator_id: str) -> pd.DataFrame:
+    cols = ["level", "area_code", "year", "suppressed", "numerator", "denominator", "value"]
+    if values.empty:
+        return pd.DataFrame({c: pd.Series(dtype=bool if c == "suppressed" else object) for c in cols})
     v = values[(values.indicator_id == indicator_id) & (values.breakdown == "total") & (values.pooled_years == 1)]
     return v[["level", "area_code", "year", "suppressed", "numerator", "denominator", "value"]]
 
 
-def protect_groups(groups: pd.DataFrame, values: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
-    """`groups` with `suppressed` (the row's counts), and per measure a `<measure>_hidden` flag."""
+def _cells(g: pd.DataFrame, den: np.ndarray) -> pd.DataFrame:
+    """The flows' counts as cells of `levekar.indicators.disclosure` (one 'indicator' per group and year
+    pair, so that only areas are tied together), for the groups in `PROTECTED`."""
+    keep = g.grp.isin(list(PROTECTED)).to_numpy()
+    c = g.loc[keep, [*ROW, "grp"]].copy()
+    c["indicator_id"] = c.grp + "|" + c.year_from.astype(str) + "-" + c.year_to.astype(str)
+    c["year"] = c.year_to.astype("int64")
+    c["pooled_years"] = 1
+    c["breakdown"] = TOTAL
+    c["breakdown_value"] = TOTAL
+    c["numerator"] = g.persons.to_numpy()[keep].astype(float)
+    c["denominator"] = den[keep].astype(float)
+    c["suppressed"] = g.suppressed.to_numpy()[keep]
+    c["row"] = np.flatnonzero(keep)
+    return c.reset_index(drop=True)
+
+
+def secondary(g: pd.DataFrame, den: np.ndarray, members: pd.DataFrame, rule: dict) -> tuple[np.ndarray, dict]:
+    """The cells of `g` to suppress so that no suppressed count of an additive group can be worked out from
+    other areas (a parent minus its published children, two overlapping areas, …): the catalogue's secondary
+    suppression on the flows' counts. Groups whose persons depend on the level's boundaries (stayers, moves
+    within the kommune, in- and out-movers) add up only between areas of the same grunnkretser (`per_level`)."""
+    cells = _cells(g, den)
+    if cells.empty:
+        return g.suppressed.to_numpy(), {}
+    rules = pd.DataFrame([rule] * len(cells))
+    per_level = {i for i in cells.indicator_id.unique() if i.split("|")[0] in PER_LEVEL}
+    flags, summary = secondary_suppression(cells, members, rules, per_level=per_level)
+    out = g.suppressed.to_numpy().copy()
+    out[cells.row.to_numpy()[flags]] = True
+    return out, summary
+
+
+def protect_groups(
+    groups: pd.DataFrame, values: pd.DataFrame, catalogue: Catalogue, members: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """`groups` with `suppressed` (the row's counts), and per measure a `<measure>_hidden` flag. With
+    `members` (the areas' grunnkretser) the additive counts also get secondary suppression."""
     rule = default_rule(catalogue)
     # every group in every row, an empty group as 0 persons (a known zero is published: "-")
     labels = sorted(set(groups.grp))
@@ -87,7 +142,7 @@ def protect_groups(groups: pd.DataFrame, values: pd.DataFrame, catalogue: Catalo
     )
     g["cell_small"] = primary(g.persons, den, rule)
     # the whole row of counts goes when one of its groups is small
-    in_row = g.grp.isin([*BASE_GROUPS, "in_movers", "out_movers", "residents_from", "residents_to"])
+    in_row = g.grp.isin(list(WHOLE_ROW)).to_numpy()
     small_row = g[in_row & g.cell_small].groupby(ROW).size().rename("n_small").reset_index()
     g = g.merge(small_row, on=ROW, how="left")
     row_hidden = g.n_small.fillna(0).to_numpy() > 0
@@ -97,23 +152,45 @@ def protect_groups(groups: pd.DataFrame, values: pd.DataFrame, catalogue: Catalo
         s = s[s.suppressed][["level", "area_code", "year"]].assign(hit=True)
         m = g[[*ROW]].assign(year=g[year_col]).merge(s, on=["level", "area_code", "year"], how="left")
         hit = m.hit.fillna(False).to_numpy(dtype=bool) & (g.year_to == g.year_from + 1).to_numpy()
-        hidden_rows = g.loc[hit, ROW].drop_duplicates().assign(hit2=True)
-        mm = g[ROW].merge(hidden_rows, on=ROW, how="left")
-        row_hidden |= mm.hit2.fillna(False).to_numpy(dtype=bool)
-    fam_cells = g.grp.isin(["families_small_children", "families_small_children_out"])
-    fam_small = g[fam_cells & g.cell_small][ROW].drop_duplicates().assign(fs=True)
-    fs = g[ROW].merge(fam_small, on=ROW, how="left").fs.fillna(False).to_numpy(dtype=bool)
-    g["suppressed"] = np.where(fam_cells, fs | row_hidden, row_hidden | (g.cell_small & ~in_row))
+        row_hidden |= _spread(g, hit)
+    fam_cells = g.grp.isin(list(FAMILY_CELLS)).to_numpy()
+    fs = _spread(g, fam_cells & g.cell_small.to_numpy())
+    g["suppressed"] = np.where(fam_cells, fs | row_hidden, row_hidden | (g.cell_small.to_numpy() & ~in_row))
+    if members is not None:
+        # secondary suppression across areas; a newly suppressed count takes its row (or its family pair) along
+        flags, _ = secondary(g, np.where(fam_cells, g.residents_from, den), members, rule)
+        new = flags & ~g.suppressed.to_numpy()
+        row_hidden |= _spread(g, new & in_row)
+        fs |= _spread(g, new & fam_cells)
+        g["suppressed"] = np.where(fam_cells, fs | row_hidden, row_hidden | flags)
     # the measures
     for m, (num, d) in SHARES.items():
         g[f"{m}_hidden"] = g.suppressed | primary(g[num], g[d], rule)
-        for members in FAMILIES.values():
-            fam_rows = g.grp.isin(members)
+        for family in FAMILIES.values():
+            fam_rows = g.grp.isin(family)
             bad = g[fam_rows & g[f"{m}_hidden"] & (g[d] > 0)][ROW].drop_duplicates().assign(b=True)
             hit = g[ROW].merge(bad, on=ROW, how="left").b.fillna(False).to_numpy(dtype=bool)
             g.loc[fam_rows & hit, f"{m}_hidden"] = True
-    g["median_eq_income_hidden"] = g.suppressed | (g.inc_den < rule["min_denominator"])
+    # the residents' medians are the catalogue's median income of each year (the same persons, the same
+    # definition), published or suppressed as it is there
+    med = _indicator_suppressed(values, MEDIAN_INDICATOR)
+    for grp, year_col in (("residents_from", "year_from"), ("residents_to", "year_to")):
+        at = (g.grp == grp).to_numpy()
+        m = (
+            g.loc[at, ["level", "area_code", year_col]]
+            .rename(columns={year_col: "year"})
+            .merge(med, on=["level", "area_code", "year"], how="left")
+        )
+        value = pd.to_numeric(m.value, errors="coerce").astype(float)
+        g.loc[at, "inc_median"] = value.where(~m.suppressed.fillna(True).astype(bool)).to_numpy(dtype=float)
+    g["median_eq_income_hidden"] = g.suppressed | (g.inc_den < rule["min_denominator"]) | g.inc_median.isna()
     return g.drop(columns=["residents_from", "residents_to", "fam_base", "n_small", "cell_small"])
+
+
+def _spread(g: pd.DataFrame, hit: np.ndarray) -> np.ndarray:
+    """True on every row (level, area, pair) of `g` where `hit` is True somewhere."""
+    rows = g.loc[hit, ROW].drop_duplicates().assign(_hit=True)
+    return g[ROW].merge(rows, on=ROW, how="left")._hit.fillna(False).to_numpy(dtype=bool)
 
 
 def movers_table(g: pd.DataFrame) -> pd.DataFrame:
@@ -243,7 +320,7 @@ def decomposition_table(
     wide = d.pivot_table(index=keys, columns="component", values="pp", aggfunc="first")
     wide = wide.reindex(columns=list(COMPONENTS)).fillna(0.0)
     pooled_mask = d.pivot_table(index=keys, columns="component", values="small", aggfunc="first")
-    pooled_mask = pooled_mask.reindex(index=wide.index, columns=list(COMPONENTS)).fillna(False).astype(bool)
+    pooled_mask = pooled_mask.reindex(index=wide.index, columns=list(COMPONENTS)).eq(True)
     wide = wide.mask(pooled_mask)
     own = d.pivot_table(index=keys, columns="component", values="own", aggfunc="first")
     # summed as integers over the common denominator: exact, so independent of the rows' order

@@ -52,7 +52,7 @@ class FlowsStage:
 
 def flow_tables(counts: FlowCounts, values: pd.DataFrame, catalogue: Catalogue) -> dict[str, pd.DataFrame]:
     """The three published tables from the counts and the (protected) indicator values."""
-    groups = protect_groups(counts.groups, values, catalogue)
+    groups = protect_groups(counts.groups, values, catalogue, counts.members)
     movers = movers_table(groups)
     return {
         "flows_movers": movers,
