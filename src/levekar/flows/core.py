@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import duckdb
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from levekar.indicators.catalogue import Catalogue, Indicator
@@ -265,7 +266,8 @@ def load_levels(db: duckdb.DuckDBPyConnection, levels: dict[str, pd.DataFrame]) 
 def _level_rows_sql(source: str, columns: str) -> str:
     """Rows (lvl, aid, `columns` of `source`, side, grp) of every level at once: every resident of t0 on the
     'out' side of their t0 area (stayers included), every resident of t1 who was not in that area at t0
-    on the 'in' side. `source` has gid0, gid1, kid0, kid1, exit, entry (persons or cells)."""
+    on the 'in' side (someone in the same grunnkrets both years is a stayer at every level: no 'in' row).
+    `source` has gid0, gid1, kid0, kid1, exit, entry (persons or cells)."""
     exits = " ".join(f"WHEN {c} THEN '{g}'" for c, g in EXIT_CODES.items())
     entries = " ".join(f"WHEN {c} THEN '{g}'" for c, g in ENTRY_CODES.items())
     return f"""
@@ -281,7 +283,7 @@ def _level_rows_sql(source: str, columns: str) -> str:
             CASE WHEN x.gid0 IS NOT NULL THEN
                     CASE WHEN x.kid0 = x.kid1 THEN 'in_within_kommune' ELSE 'in_other_kommune' END
                  ELSE CASE x.entry {entries} END END AS grp
-        FROM {source} x JOIN fl_lv l1 ON l1.gid = x.gid1
+        FROM (SELECT * FROM {source} WHERE gid0 IS DISTINCT FROM gid1) x JOIN fl_lv l1 ON l1.gid = x.gid1
         LEFT JOIN fl_lv l0 ON l0.lvl = l1.lvl AND l0.gid = x.gid0
         WHERE l0.aid IS DISTINCT FROM l1.aid
     """
@@ -303,7 +305,7 @@ _LABELS = [
 _SUMS = ("n", *(f"{a}{s}" for s in "01" for a in ATTRS))
 
 
-def group_counts(db: duckdb.DuckDBPyConnection, names: list[str]) -> pd.DataFrame:
+def group_counts(db: duckdb.DuckDBPyConnection, names: list[str], full: list[tuple[int, int]]) -> pd.DataFrame:
     """Persons and measures per level, area, pair and group. Out-groups and deaths are measured in t0 (their
     last year in the area), stayers, in-groups and births in t1; also `out_movers`, `in_movers` (the sums of
     their kinds), `residents_from` (everyone at t0, measured then), `residents_to` (everyone at t1),
@@ -311,7 +313,7 @@ def group_counts(db: duckdb.DuckDBPyConnection, names: list[str]) -> pd.DataFram
     `cohort_followed` (residents at t0 still in the extract at t1, measured at t1, wherever they live),
     `families_small_children` (households with children 0–5 at t0, counted by their head) and
     `families_small_children_out` (those moving out). Counts are sums of cells; medians (`inc_median`) come
-    from the persons, for `MEDIAN_GROUPS`."""
+    from the persons, for `MEDIAN_GROUPS` (stayers and the cohort for the pairs `full` only)."""
     sums = ", ".join(
         ["count(*) AS n"]
         + [f"count({a}{s}) AS {a}{s}" if a == "inc" else f"sum({a}{s}::INT) AS {a}{s}" for s in "01" for a in ATTRS]
@@ -340,36 +342,47 @@ def group_counts(db: duckdb.DuckDBPyConnection, names: list[str]) -> pd.DataFram
         for g, s, cond in _LABELS
     )
     counts = db.execute(sql).df()
-    med = medians(db)
+    med = medians(db, full)
     out = counts.merge(med, on=["lvl", "aid", "pair", "grp"], how="left")
     return _named(db, out, names)
 
 
-def medians(db: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def medians(db: duckdb.DuckDBPyConnection, full: list[tuple[int, int]]) -> pd.DataFrame:
     """The median equivalised income of `MEDIAN_GROUPS` per level, area and pair, from the persons (one
-    pass: each person's row of a level lists the groups it is in)."""
+    pass over the persons of every level, then one grouped median per kind of group). The two large groups, `stayers` and
+    `cohort_followed`, only for the pairs `full`: elsewhere the persons who stayed in their grunnkrets (and
+    are not a family with small children) are left out before the levels are joined."""
     out_kinds = ", ".join(f"'{g}'" for g in OUT_GROUPS)
     in_kinds = ", ".join(f"'{g}'" for g in IN_GROUPS)
-    src = "(SELECT * FROM fl_pp WHERE inc0 IS NOT NULL OR inc1 IS NOT NULL)"
-    rows = _level_rows_sql(src, "x.pair, x.gid1, x.fam0, x.inc0, x.inc1")
-    later = ", ".join(f"'{g}'" for g in ("stayers", *IN_GROUPS, "births", "in_movers", "cohort_followed"))
-    return db.execute(
-        f"""
-        WITH r AS (
-            SELECT lvl, aid, pair, inc0, inc1, unnest([
-                grp,
-                CASE WHEN side = 'out' AND grp IN ({out_kinds}) THEN 'out_movers' END,
-                CASE WHEN side = 'in' AND grp IN ({in_kinds}) THEN 'in_movers' END,
-                CASE WHEN side = 'out' AND gid1 IS NOT NULL THEN 'cohort_followed' END,
-                CASE WHEN side = 'out' AND fam0 THEN 'families_small_children' END,
-                CASE WHEN side = 'out' AND fam0 AND grp IN ({out_kinds}) THEN 'families_small_children_out' END
-            ]) AS grp
-            FROM ({rows})
-        )
-        SELECT lvl, aid, pair, grp, median(CASE WHEN grp IN ({later}) THEN inc1 ELSE inc0 END) AS inc_median
-        FROM r WHERE grp IS NOT NULL GROUP BY ALL
-        """
-    ).df()
+    chosen = ", ".join(f"({a}, {b})" for a, b in full) or "(NULL, NULL)"
+    src = f"""(SELECT x.*, (p.year_from, p.year_to) IN ({chosen}) AS full_pair FROM fl_pp x JOIN fl_pairs p USING (pair)
+        WHERE (inc0 IS NOT NULL OR inc1 IS NOT NULL)
+            AND ((p.year_from, p.year_to) IN ({chosen}) OR gid0 IS DISTINCT FROM gid1 OR fam0))"""
+    rows = _level_rows_sql(src, "x.pair, x.gid1, x.fam0, x.inc0, x.inc1, x.full_pair")
+    later = ("stayers", *IN_GROUPS, "births")
+    db.execute(
+        f"""CREATE OR REPLACE TEMP TABLE fl_m AS SELECT lvl, aid, pair, side, grp, fam0, full_pair,
+            gid1 IS NOT NULL AS followed, inc0, inc1,
+            CASE WHEN grp IN ({", ".join(f"'{g}'" for g in later)}) THEN inc1 ELSE inc0 END AS x
+        FROM ({rows})"""
+    )
+    keys = "lvl, aid, pair"
+    parts = [
+        ("grp", "x", "grp <> 'stayers' OR full_pair"),
+        ("'out_movers'", "inc0", f"side = 'out' AND grp IN ({out_kinds})"),
+        ("'in_movers'", "inc1", f"side = 'in' AND grp IN ({in_kinds})"),
+        ("'cohort_followed'", "inc1", "side = 'out' AND followed AND full_pair"),
+        ("'families_small_children'", "inc0", "side = 'out' AND fam0"),
+        ("'families_small_children_out'", "inc0", f"side = 'out' AND fam0 AND grp IN ({out_kinds})"),
+    ]
+    sql = " UNION ALL ".join(
+        f"SELECT {keys}, {g} AS grp, median({v}) AS inc_median FROM fl_m WHERE ({cond}) AND {v} IS NOT NULL "
+        "GROUP BY ALL"
+        for g, v, cond in parts
+    )
+    out = db.execute(sql).df()
+    db.execute("DROP TABLE fl_m")
+    return out
 
 
 def _named(db: duckdb.DuckDBPyConnection, df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -394,30 +407,41 @@ def decomposition_counts(
     names_ = [f"{a}_{k}" for k in range(len(indicators)) for a in ("both", "bothn0", "bothn1", "d0", "n0", "d1", "n1")]
     if not indicators or not pairs:
         return pd.DataFrame(columns=["level", "area_code", "year_from", "year_to", "indicator_id", "component"])
-    sums = []
+    chosen = ", ".join(f"({a}, {b})" for a, b in pairs)
+    n_masks = -(-len(indicators) // BITS)
+    masks = ", ".join(
+        f"coalesce({m}{j}{s}, 0) AS {m}{j}{s}" for j in range(n_masks) for m in ("pm", "nm") for s in "01"
+    )
+    keys = ["pair", "gid0", "gid1", "kid0", "kid1", "exit", "entry"]
+    x = db.execute(
+        f"""SELECT {", ".join(f"x.{k}" for k in keys)}, {masks} FROM fl_pp x JOIN fl_pairs p ON p.pair = x.pair
+        AND (p.year_from, p.year_to) IN ({chosen})"""
+    ).df()
+    # the indicators' counts per cell: bits of the masks summed with numpy (one bincount per count)
+    cell = x.groupby(keys, dropna=False, sort=True).ngroup().to_numpy()
+    n_cells = int(cell.max()) + 1 if len(cell) else 0
+    cells = x[keys].drop_duplicates().assign(_c=cell[~x[keys].duplicated().to_numpy()])
+    cells = cells.sort_values("_c").drop(columns="_c").reset_index(drop=True)
+    sums = {}
     for k in range(len(indicators)):
         j, b = k // BITS, k % BITS
-
-        def bit(m: str, j: int = j, b: int = b) -> str:
-            return f"((coalesce({m}, 0) >> {b}) & 1)"
-
-        p0, p1, n0, n1 = bit(f"pm{j}0"), bit(f"pm{j}1"), bit(f"nm{j}0"), bit(f"nm{j}1")
-        sums += [
-            f"sum({p0} & {p1}) AS both_{k}",
-            f"sum({n0} & {p1}) AS bothn0_{k}",
-            f"sum({p0} & {n1}) AS bothn1_{k}",
-            f"sum({p0}) AS d0_{k}",
-            f"sum({n0}) AS n0_{k}",
-            f"sum({p1}) AS d1_{k}",
-            f"sum({n1}) AS n1_{k}",
-        ]
-    chosen = ", ".join(f"({a}, {b})" for a, b in pairs)
-    db.execute(
-        f"""CREATE OR REPLACE TEMP TABLE fl_dcell AS
-        SELECT x.pair, x.gid0, x.gid1, x.kid0, x.kid1, x.exit, x.entry, {", ".join(sums)}
-        FROM fl_pp x JOIN fl_pairs p ON p.pair = x.pair AND (p.year_from, p.year_to) IN ({chosen})
-        GROUP BY ALL"""
-    )
+        p0, p1, n0, n1 = (
+            (x[f"{m}{j}{s}"].to_numpy() >> b) & 1 for m, s in (("pm", 0), ("pm", 1), ("nm", 0), ("nm", 1))
+        )
+        for name, v in (
+            ("both", p0 & p1),
+            ("bothn0", n0 & p1),
+            ("bothn1", p0 & n1),
+            ("d0", p0),
+            ("n0", n0),
+            ("d1", p1),
+            ("n1", n1),
+        ):
+            sums[f"{name}_{k}"] = np.bincount(cell, weights=v, minlength=n_cells).astype("int64")
+    dcell = pd.concat([cells, pd.DataFrame(sums)], axis=1)
+    db.register("fl_dcell_df", dcell)
+    db.execute("CREATE OR REPLACE TEMP TABLE fl_dcell AS SELECT * FROM fl_dcell_df")
+    db.unregister("fl_dcell_df")
     cols = "x.pair, " + ", ".join(f"x.{c}" for c in names_)
     w = db.execute(
         f"SELECT lvl, aid, pair, grp, side, {', '.join(f'sum({c})::BIGINT AS {c}' for c in names_)} "
@@ -469,7 +493,7 @@ def flow_counts(
         raise FlowsError(f"decomposed pairs {decompose} must be among the pairs {pairs}")
     load_pairs(db, pairs, migrations, n_masks)
     names = load_levels(db, levels)
-    groups = group_counts(db, names)
+    groups = group_counts(db, names, decompose)
     decomposition = decomposition_counts(db, names, indicators, decompose)
     for t in ("fl_pp", "fl_py", "fl_cell", "fl_dcell", "fl_r", "fl_lv", "fl_area", "fl_gk", "fl_pairs", "fl_mig"):
         db.execute(f"DROP TABLE IF EXISTS {t}")
