@@ -28,7 +28,9 @@ same definition). The indicators' populations and numerators travel as bit masks
 Published year pairs (`default_pairs`): movers and the fixed cohort for every two neighbouring extract years
 and first → last; the change decomposition for first → last and the last neighbouring pair only
 (`decomposition_pairs`) — the person-level work grows with every pair, and these two answer "what changed
-over the whole period" and "what changed last year".
+over the whole period" and "what changed last year". The medians of the two groups as large as the
+population, stayers and the followed cohort, are computed for first → last only (`longest`): for one year
+they are the residents' median all but exactly, and they cost most of the persons' work.
 """
 
 from __future__ import annotations
@@ -117,6 +119,11 @@ def decomposition_pairs(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
     ending = [p for p in pairs if p[1] == last]
     chosen = {max(ending)} | ({(first, last)} if (first, last) in pairs else set())
     return sorted(chosen)
+
+
+def longest(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The pair the large groups' medians (stayers, the followed cohort) are computed for: first → last."""
+    return [max(pairs, key=lambda p: (p[1] - p[0], p))] if pairs else []
 
 
 @dataclass
@@ -313,7 +320,7 @@ def group_counts(db: duckdb.DuckDBPyConnection, names: list[str], full: list[tup
     `cohort_followed` (residents at t0 still in the extract at t1, measured at t1, wherever they live),
     `families_small_children` (households with children 0–5 at t0, counted by their head) and
     `families_small_children_out` (those moving out). Counts are sums of cells; medians (`inc_median`) come
-    from the persons, for `MEDIAN_GROUPS` (stayers and the cohort for the pairs `full` only)."""
+    from the persons, for `MEDIAN_GROUPS` (stayers and the cohort for the pairs `full` only: `longest`)."""
     sums = ", ".join(
         ["count(*) AS n"]
         + [f"count({a}{s}) AS {a}{s}" if a == "inc" else f"sum({a}{s}::INT) AS {a}{s}" for s in "01" for a in ATTRS]
@@ -349,9 +356,9 @@ def group_counts(db: duckdb.DuckDBPyConnection, names: list[str], full: list[tup
 
 def medians(db: duckdb.DuckDBPyConnection, full: list[tuple[int, int]]) -> pd.DataFrame:
     """The median equivalised income of `MEDIAN_GROUPS` per level, area and pair, from the persons (one
-    pass over the persons of every level, then one grouped median per kind of group). The two large groups, `stayers` and
-    `cohort_followed`, only for the pairs `full`: elsewhere the persons who stayed in their grunnkrets (and
-    are not a family with small children) are left out before the levels are joined."""
+    pass over the persons of every level, then one grouped median per kind of group). The two large groups,
+    `stayers` and `cohort_followed`, only for the pairs `full`: elsewhere the persons who stayed in their
+    grunnkrets (and are not a family with small children) are left out before the levels are joined."""
     out_kinds = ", ".join(f"'{g}'" for g in OUT_GROUPS)
     in_kinds = ", ".join(f"'{g}'" for g in IN_GROUPS)
     chosen = ", ".join(f"({a}, {b})" for a, b in full) or "(NULL, NULL)"
@@ -493,7 +500,7 @@ def flow_counts(
         raise FlowsError(f"decomposed pairs {decompose} must be among the pairs {pairs}")
     load_pairs(db, pairs, migrations, n_masks)
     names = load_levels(db, levels)
-    groups = group_counts(db, names, decompose)
+    groups = group_counts(db, names, longest(pairs))
     decomposition = decomposition_counts(db, names, indicators, decompose)
     for t in ("fl_pp", "fl_py", "fl_cell", "fl_dcell", "fl_r", "fl_lv", "fl_area", "fl_gk", "fl_pairs", "fl_mig"):
         db.execute(f"DROP TABLE IF EXISTS {t}")
