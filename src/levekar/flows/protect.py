@@ -16,6 +16,18 @@ the numbers are closed, so that no suppressed count can be worked out by subtrac
   residents(t1)'s count is published in `indicator_values`; so within a family of groups that add up
   (stayers + in-movers + births; in-movers = its kinds; out-movers = its kinds) a measure is published for
   all members or for none. Medians are not sums; the minimum denominator is all they need.
+- *across areas* (the cross-level gap: a parent area minus its published children): the flows' counts go
+  through the catalogue's own secondary suppression (`levekar.indicators.disclosure.secondary_suppression`,
+  rules per relation and the exact audit), one "indicator" per group and year pair. Groups whose persons do
+  not depend on the level's boundaries — deaths, births, emigrants, immigrants, the unrecorded, settled
+  residents, the followed cohort, families with small children — add up from grunnkretser to every level
+  and are protected through every geographic relation (nesting, overlapping zonings); the others (stayers,
+  moves within or between kommuner, in- and out-movers, families moving out) are `per_level`, tied only
+  between areas of the same grunnkretser, as the catalogue treats its own move indicators. The residents of
+  each year are public denominators (the catalogue publishes them). A count suppressed here takes its whole
+  row along (or, for the families, both family counts), so every group of a row has the same suppressed
+  areas and no combination of groups is recoverable either. Identities between different year pairs are
+  not exact (a person is counted in the area of each pair's own years) and are not modelled.
 - *decomposition*: a component is a difference of counts among its persons (d0, n0 at t0; d1, n1 at t1);
   each must pass the primary rule on both sides. Components that do not are pooled into `small_groups`,
   which must pass it too; else the decomposition is suppressed. A decomposition is published only where
