@@ -16,6 +16,7 @@ from rich.table import Table
 
 from levekar import __version__
 from levekar.cli.classify import check_settlement_command, classify_app
+from levekar.cli.flows import flows_command
 from levekar.cli.segregation import app as segregation_app
 from levekar.cli.sources import register as register_sources
 from levekar.geo.areas import areas_for_extract
@@ -40,6 +41,7 @@ app.add_typer(classify_app, name="classify")
 app.command("check-settlement")(check_settlement_command)
 app.add_typer(segregation_app, name="segregation")
 register_sources(app)
+app.command("flows")(flows_command)
 console = Console()
 err = Console(stderr=True)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -63,16 +63,22 @@ def compute_indicators(
     areas: pd.DataFrame | None = None,
     catalogue: Catalogue | None = None,
     progress: Callable[[str, float], None] | None = None,
+    extra_columns: Collection[str] = (),
+    on_facts: Callable[[ibis.BaseBackend, ibis.Table, dict[str, ibis.Table], dict[str, pd.DataFrame]], None]
+    | None = None,
 ) -> tuple[pd.DataFrame, dict, dict]:
     """Every indicator × level × area × year × breakdown cell, with counts, value, interval, suppression
-    and comparisons. Returns (values, levels, disclosure summary)."""
+    and comparisons. Returns (values, levels, disclosure summary).
+
+    A later stage that needs the person-year facts too names its `extra_columns` and gets `on_facts(con,
+    facts, extract tables, levels)` once they are materialised, so the facts are built only once."""
     say = progress or (lambda step, frac: None)
     con, tables = connect(extract_dir)
     facts = person_facts(tables)
     catalogue = catalogue or load_catalogue(columns=set(facts.columns))
     say("counting", 0.1)
     # materialise only the columns the catalogue uses, once, instead of once per breakdown pass
-    needed = facts.select(*sorted(needed_columns(catalogue) & set(facts.columns)))
+    needed = facts.select(*sorted((needed_columns(catalogue) | set(extra_columns)) & set(facts.columns)))
     con.raw_sql(f"CREATE OR REPLACE TEMP TABLE levekar_facts AS {ibis.to_sql(needed, dialect='duckdb')}")
     facts = con.table("levekar_facts")
     additive = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if not i.per_level))
@@ -80,6 +86,8 @@ def compute_indicators(
     geography = tables["geography"].execute()
     zonings = tables["zonings"].execute() if "zonings" in tables else None
     levels = level_mappings(geography, areas, zonings)
+    if on_facts is not None:
+        on_facts(con, facts, tables, levels)
     say("rolling up", 0.5)
     rolled = roll_up(counts, levels)
     del counts  # frames of millions of rows: let each go as soon as the next is built (peak memory)

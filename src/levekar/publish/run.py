@@ -11,6 +11,7 @@ import pandas as pd
 
 from levekar.classify.inputs import directions_of
 from levekar.classify.run import classify_values, usable_schemes
+from levekar.flows.run import FlowsStage
 from levekar.indicators.catalogue import Catalogue, load_catalogue
 from levekar.indicators.disclosure import membership
 from levekar.indicators.run import compute_indicators
@@ -80,8 +81,14 @@ def run(
         raise FileExistsError(f"{out} exists; use --force to replace it")
     areas = pd.read_parquet(areas_path) if areas_path else None
     catalogue = load_catalogue(catalogue_path)  # the packaged one when no path is given
+    flows = FlowsStage(extract_dir, catalogue)
     values, levels, disclosure = compute_indicators(
-        extract_dir, areas, catalogue, progress=lambda s, f: say(s, 0.1 + 0.7 * f)
+        extract_dir,
+        areas,
+        catalogue,
+        progress=lambda s, f: say(s, 0.1 + 0.7 * f),
+        extra_columns=flows.columns,
+        on_facts=flows.collect,
     )
     geography = gpd.read_parquet(extract_dir / "geography.parquet")
     rule = catalogue.disclosure_rules.get("default")
@@ -100,7 +107,17 @@ def run(
     }
     synthetic = bool(manifest.get("synthetic"))
     classification = publish(
-        values, levels, geography, catalogue, inputs, config, synthetic, out, force, say, extra=segregation
+        values,
+        levels,
+        geography,
+        catalogue,
+        inputs,
+        config,
+        synthetic,
+        out,
+        force,
+        say,
+        extra={**segregation, **flows.tables(values)},
     )
     say("done", 1.0)
     return {
