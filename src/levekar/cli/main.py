@@ -17,6 +17,7 @@ from rich.table import Table
 from levekar import __version__
 from levekar.cli.classify import check_settlement_command, classify_app
 from levekar.cli.segregation import app as segregation_app
+from levekar.cli.web import report_command, serve_command
 from levekar.geo.areas import areas_for_extract
 from levekar.publish.run import run
 from levekar.schema.docs import render_data_model
@@ -38,6 +39,8 @@ app.add_typer(areas_app, name="areas")
 app.add_typer(classify_app, name="classify")
 app.command("check-settlement")(check_settlement_command)
 app.add_typer(segregation_app, name="segregation")
+app.command("serve")(serve_command)
+app.command("report")(report_command)
 console = Console()
 err = Console(stderr=True)
 
