@@ -30,18 +30,18 @@ class View:
     roles: dict[str, list[str]] = field(default_factory=dict)
     note: str = ""
 
-    def cell(self, row: int, column: str) -> str:
-        """The cell as shown and written to CSV: a symbol, a formatted number or text."""
+    def column(self, column: str) -> list[str]:
+        """A column as shown and written to CSV: a symbol, a formatted number or text."""
+        values = [_format(v, column) for v in self.frame[column].tolist()]
         if column in self.status:
-            s = self.status[column].iat[row]
-            if isinstance(s, str) and s:
-                return s
-        v = self.frame[column].iat[row]
-        return _format(v, column)
+            symbols = self.status[column].tolist()
+            values = [s if isinstance(s, str) and s else v for v, s in zip(values, symbols, strict=True)]
+        return values
 
     def records(self) -> list[dict[str, str]]:
         cols = [*self.dimensions, *self.measures]
-        return [{c: self.cell(i, c) for c in cols} for i in range(len(self.frame))]
+        columns = [self.column(c) for c in cols]
+        return [dict(zip(cols, row, strict=True)) for row in zip(*columns, strict=True)]
 
     def csv(self) -> bytes:
         import csv
@@ -65,22 +65,17 @@ class View:
         ws.append([self.labels.get(c, c) for c in cols])
         for cell in ws[1]:
             cell.font = Font(bold=True)
-        for i in range(len(self.frame)):
-            row = []
-            for c in cols:
-                s = self.status[c].iat[i] if c in self.status else None
-                v = self.frame[c].iat[i]
-                if isinstance(s, str) and s:
-                    row.append(s)  # SSB's symbol as text, as Statbank's Excel files have it
-                elif isinstance(v, float | np.floating):
-                    row.append(None if np.isnan(v) else float(v))
-                elif isinstance(v, np.integer):
-                    row.append(int(v))
-                elif isinstance(v, np.bool_ | bool):
-                    row.append(bool(v))
-                else:
-                    row.append(None if v is None else str(v))
-            ws.append(row)
+        columns = []
+        for c in cols:
+            symbols = self.status[c].tolist() if c in self.status else [None] * len(self.frame)
+            columns.append(
+                [
+                    s if isinstance(s, str) and s else _excel(v)  # SSB's symbol as text, as in Statbank's files
+                    for v, s in zip(self.frame[c].tolist(), symbols, strict=True)
+                ]
+            )
+        for row in zip(*columns, strict=True):
+            ws.append(list(row))
         ws.freeze_panes = "A2"
         about = wb.create_sheet("om" if lang == "nb" else "about")
         about.append([self.title])
@@ -109,6 +104,15 @@ class View:
             updated=updated,
             extension={"synthetic": synthetic, "symbols": {":": "suppressed", "..": "missing", "-": "nothing"}},
         )
+
+
+def _excel(v):
+    """A cell for openpyxl: numbers as numbers, empty as empty, the rest as text."""
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, bool | int | float):
+        return v
+    return str(v)
 
 
 def _format(v, column: str) -> str:
