@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import numpy as np
+import orjson
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -54,6 +55,14 @@ STATIC = {
     "world_110m.json": (lambda: HERE / "static" / "world_110m.json", "application/json"),
     "world_50m.json": (lambda: HERE / "static" / "world_110m.json", "application/json"),
 }
+
+
+class FastJSON(JSONResponse):
+    """JSON by orjson (NaN → null, numpy scalars understood): the values and profile answers are large, and
+    the standard encoder was most of their time."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
 class Fmt(StrEnum):
@@ -535,10 +544,15 @@ def create_app(store: Store | str | Path) -> FastAPI:
         pooled_years: Annotated[int | None, Query(ge=1, le=20)] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
         offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict:
+    ) -> FastJSON:
         """Suppressed cells are rows with `suppressed: true` and no numbers (SSB's `:`)."""
-        rows = filtered_values(indicator, level, area, year, breakdown, breakdown_value, pooled_years)
-        return {"total": len(rows), "offset": offset, "values": records(rows.iloc[offset : offset + limit])}
+        if area is not None and level is None:
+            raise HTTPException(422, "give the level with an area code")
+        if year is not None:
+            store.check_year(year)
+        pos = store.find(indicator, level, area, year, breakdown, breakdown_value, pooled_years)
+        # a JSONResponse of plain dicts: FastAPI's own encoder would walk every cell again
+        return FastJSON({"total": len(pos), "offset": offset, "values": store.rows(pos[offset : offset + limit])})
 
     @app.get(
         "/api/profile/{level}/{code}", tags=["api"], summary="Every indicator of an area against kommune and country"
@@ -548,34 +562,39 @@ def create_app(store: Store | str | Path) -> FastAPI:
         code: Annotated[str, PathParam(pattern=CODE)],
         year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
         lang: Annotated[str, Query(pattern="^(nb|en)$")] = "nb",
-    ) -> dict:
+    ) -> JSONResponse:
         store.check_area(level, code)
         year = store.check_year(year) if year is not None else latest_year()
-        rows = store.area_values(level, code)
-        rows = rows[(rows["breakdown"] == "total") & (rows["pooled_years"] == 1)]
-        current = rows[rows["year"] == year]
-        trends = {
-            i: records(g[["year", "value", "ci_low", "ci_high", "suppressed", "value_kommune", "value_country"]])
-            for i, g in rows.groupby("indicator_id", sort=False)
-        }
+        pos = store.find(None, level, code, None, "total", None, 1)
+        trend_cols = ("year", "value", "ci_low", "ci_high", "suppressed", "value_kommune", "value_country")
+        trends: dict[str, list] = {}
+        current = []
+        for r in store.rows(pos):
+            trends.setdefault(r["indicator_id"], []).append({k: r[k] for k in trend_cols})
+            if r["year"] == year:
+                current.append(r)
+        order = {i: k for k, i in enumerate(store.indicator_ids)}
+        current.sort(key=lambda r: order.get(r["indicator_id"], 0))
         out = []
-        for r in records(current.drop(columns=["level", "area_code", "breakdown", "breakdown_value"])):
+        for r in current:
+            for k in ("level", "area_code", "breakdown", "breakdown_value"):
+                del r[k]
             r["title"] = i18n.indicator_title(lang, store.indicators[r["indicator_id"]])
             r["difference_text"] = i18n.percent_difference(lang, r["relative_difference_country"])
             r["trend"] = trends.get(r["indicator_id"], [])
             out.append(r)
-        order = {i: k for k, i in enumerate(store.indicator_ids)}
-        out.sort(key=lambda r: order.get(r["indicator_id"], 0))
         cls = store.area_classification(level, code)
-        return {
-            "level": level,
-            "area_code": code,
-            "year": year,
-            "synthetic": store.synthetic,
-            "kommune": store.kommune_of(level, code),
-            "indicators": out,
-            "classification": records(cls[cls["year"] == year]),
-        }
+        return FastJSON(
+            {
+                "level": level,
+                "area_code": code,
+                "year": year,
+                "synthetic": store.synthetic,
+                "kommune": store.kommune_of(level, code),
+                "indicators": out,
+                "classification": records(cls[cls["year"] == year]),
+            }
+        )
 
     @app.get("/api/classification", tags=["api"], summary="Classification results with reasons, filtered")
     def api_classification(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import duckdb
@@ -46,6 +47,7 @@ VALUE_COLUMNS = (
     "reliable",
 )
 
+EMPTY = np.array([], dtype=np.int64)
 SORT = ("level", "area_code", "indicator_id", "year", "pooled_years", "breakdown", "breakdown_value")
 
 
@@ -79,7 +81,7 @@ class Store:
     def synthetic(self) -> bool:
         return bool(self.manifest.get("synthetic"))
 
-    @property
+    @cached_property
     def levels(self) -> list[str]:
         have = set(self.areas["level"])
         # a user zoning (delbydeler, levekårssoner) lies between the city district and the analysis area
@@ -87,21 +89,21 @@ class Store:
         fine = [lv for lv in LEVEL_ORDER[3:] if lv in have]
         return coarse + sorted(have - set(LEVEL_ORDER)) + fine
 
-    @property
+    @cached_property
     def years(self) -> list[int]:
         return sorted(int(y) for y in self.values["year"].unique())
 
-    @property
+    @cached_property
     def indicator_ids(self) -> list[str]:
         return list(self.catalogue["indicator_id"])
 
-    @property
+    @cached_property
     def schemes(self) -> list[str]:
         return sorted(self.classification["scheme"].unique()) if len(self.classification) else []
 
     # --- checks: every code from a request goes through one of these ---
     def check_level(self, level: str) -> str:
-        if level not in set(self.areas["level"]):
+        if level not in self.level_set:
             raise _suggest("level", level, self.areas["level"].unique())
         return level
 
@@ -205,10 +207,65 @@ class Store:
             mask &= (rows["pooled_years"] == pooled_years).to_numpy()
         return rows[mask]
 
+    def find(
+        self,
+        indicator: str | None = None,
+        level: str | None = None,
+        area_code: str | None = None,
+        year: int | None = None,
+        breakdown: str | None = None,
+        breakdown_value: str | None = None,
+        pooled_years: int | None = None,
+    ) -> np.ndarray:
+        """Row positions in `values` matching every given filter — the API's hot path: start from the
+        narrowest index, then compare plain numpy arrays of that subset only."""
+        if indicator is not None:
+            self.check_indicator(indicator)
+        if level is not None:
+            self.check_level(level)
+        if area_code is not None and level is not None:
+            self.check_area(level, area_code)
+            pos = self.by_area.get((level, area_code), EMPTY)
+        elif indicator is not None and level is not None and year is not None:
+            pos = self.by_ily.get((indicator, level, int(year)), EMPTY)
+        elif indicator is not None and level is not None:
+            pos = self.by_il.get((indicator, level), EMPTY)
+        elif level is not None:
+            pos = self.by_level.get(level, EMPTY)
+        elif indicator is not None:
+            pos = self.by_indicator.get(indicator, EMPTY)
+        else:
+            pos = np.arange(len(self.values))
+        c = self.cols
+        for name, want in (
+            ("indicator_id", indicator),
+            ("area_code", area_code),
+            ("year", year),
+            ("breakdown", breakdown),
+            ("breakdown_value", breakdown_value),
+            ("pooled_years", pooled_years),
+        ):
+            if want is not None and len(pos):
+                pos = pos[c[name][pos] == want]
+        return pos
+
+    def rows(self, pos: np.ndarray, columns: tuple[str, ...] = VALUE_COLUMNS) -> list[dict]:
+        """The rows at `pos` as JSON-ready dicts (NaN → None), column by column for speed."""
+        data = []
+        for col in columns:
+            a = self.cols[col][pos]
+            if a.dtype.kind == "f":
+                out = a.astype(object)
+                out[np.isnan(a)] = None
+                data.append(out.tolist())
+            else:
+                data.append(a.tolist())
+        return [dict(zip(columns, row, strict=True)) for row in zip(*data, strict=True)]
+
     def area_classification(self, level: str, code: str) -> pd.DataFrame:
         self.check_area(level, code)
-        c = self.classification
-        return c[(c["level"] == level) & (c["area_code"] == code)]
+        pos = self.cls_by_area.get((level, code))
+        return self.classification.iloc[pos if pos is not None else EMPTY]
 
     def kommune_of(self, level: str, code: str) -> str | None:
         k = self.area(level, code).get("kommune")
@@ -254,8 +311,16 @@ class Store:
         self.area_index = {(r["level"], r["area_code"]): r for r in self.areas.to_dict("records")}
         pairs = self.values[["breakdown", "breakdown_value"]].drop_duplicates()
         self.breakdowns = sorted(map(tuple, pairs.to_numpy().tolist()), key=lambda p: (p[0] != "total", p[0], p[1]))
-        self.by_area = self.values.groupby(["level", "area_code"], sort=False).indices
-        self.by_slice = self.values.groupby(["indicator_id", "level", "year", "pooled_years"], sort=False).indices
+        v = self.values
+        self.cols = {c: v[c].to_numpy() for c in VALUE_COLUMNS}
+        self.by_area = v.groupby(["level", "area_code"], sort=False).indices
+        self.by_slice = v.groupby(["indicator_id", "level", "year", "pooled_years"], sort=False).indices
+        self.by_ily = v.groupby(["indicator_id", "level", "year"], sort=False).indices
+        self.by_il = v.groupby(["indicator_id", "level"], sort=False).indices
+        self.by_level = v.groupby("level", sort=False).indices
+        self.by_indicator = v.groupby("indicator_id", sort=False).indices
+        self.level_set = set(self.areas["level"])
+        self.cls_by_area = self.classification.groupby(["level", "area_code"], sort=False).indices
 
 
 def _clean(frame: pd.DataFrame) -> pd.DataFrame:
