@@ -182,30 +182,7 @@ class Store:
         pooled_years: int | None = None,
     ) -> pd.DataFrame:
         """Rows of `indicator_values` matching every given filter (codes are checked first)."""
-        if area_code is not None and level is not None:
-            rows = self.area_values(level, area_code)
-        elif indicator is not None and level is not None and year is not None and pooled_years is not None:
-            rows = self.slice(indicator, level, year, breakdown or "total", breakdown_value or "total", pooled_years)
-        else:
-            rows = self.values
-        mask = np.ones(len(rows), dtype=bool)
-        if indicator is not None:
-            self.check_indicator(indicator)
-            mask &= (rows["indicator_id"] == indicator).to_numpy()
-        if level is not None:
-            self.check_level(level)
-            mask &= (rows["level"] == level).to_numpy()
-        if area_code is not None:
-            mask &= (rows["area_code"] == area_code).to_numpy()
-        if year is not None:
-            mask &= (rows["year"] == year).to_numpy()
-        if breakdown is not None:
-            mask &= (rows["breakdown"] == breakdown).to_numpy()
-        if breakdown_value is not None:
-            mask &= (rows["breakdown_value"] == breakdown_value).to_numpy()
-        if pooled_years is not None:
-            mask &= (rows["pooled_years"] == pooled_years).to_numpy()
-        return rows[mask]
+        return self.values.iloc[self.find(indicator, level, area_code, year, breakdown, breakdown_value, pooled_years)]
 
     def find(
         self,

@@ -169,7 +169,8 @@ def _measure_labels(lang: str) -> dict[str, str]:
         "group": t(lang, "group"),
         "pooled_years": t(lang, "pooled"),
         "scheme": t(lang, "scheme"),
-        "category": t(lang, "category"),
+        "category": t(lang, "category") + " (id)",
+        "category_name": t(lang, "category"),
         "criteria_met": t(lang, "criteria_met"),
         "reasons": t(lang, "reasons"),
         "score": t(lang, "score"),
@@ -317,7 +318,12 @@ def classification_view(
     if category:
         rows = rows[rows["category"] == category]
     rows = rows.sort_values(["rank", "area_code"], na_position="last").reset_index(drop=True)
-    measures = ["category", "criteria_met", "reasons", "score", "rank"]
+    measures = ["category", "category_name", "criteria_met", "reasons", "score", "rank"]
+    rows = rows.assign(
+        category_name=[i18n.category_name(lang, str(c)) for c in rows["category"]],
+        # a space after each comma lets a long list wrap in a table cell
+        criteria_met=rows["criteria_met"].fillna("").astype(str).str.replace(",", ", "),
+    )
     frame = rows[["area_code", *measures]].copy()
     status = pd.DataFrame(index=frame.index, columns=measures, dtype=object)
     for m in measures:
