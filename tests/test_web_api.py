@@ -242,3 +242,18 @@ def test_report_command(tmp_path, demo_dir, web_store, monkeypatch):
     assert "https://cdn" not in html.split("</script>", 1)[1]  # nothing outside plotly.js itself refers to a CDN
     bad = CliRunner().invoke(cli, ["report", str(demo_dir.parent / "published"), "--kommune", "9999"])
     assert bad.exit_code == 2 and "9999" in bad.output
+
+
+def test_serve_command_prints_the_address(demo_dir, web_store, monkeypatch):
+    import uvicorn
+
+    seen = {}
+    monkeypatch.setattr("levekar.web.store.load_store", lambda path: web_store)
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, log_level: seen.update(host=host, port=port))
+    r = CliRunner().invoke(cli, ["serve", str(demo_dir.parent / "published"), "--port", "8123"])
+    assert r.exit_code == 0, r.output
+    assert "http://localhost:8123/" in r.output and "SYNTHETIC" in r.output
+    assert seen == {"host": "127.0.0.1", "port": 8123}
+    monkeypatch.undo()
+    missing = CliRunner().invoke(cli, ["serve", str(demo_dir.parent / "nowhere")])
+    assert missing.exit_code == 2
