@@ -18,6 +18,8 @@ MISSING_GREY = "#d9d9d9"
 WORSE_HIGH = [[0, "#ffffcc"], [0.25, "#fed976"], [0.5, "#fd8d3c"], [0.75, "#e31a1c"], [1, "#800026"]]
 NEUTRAL = [[0, "#f7fbff"], [0.25, "#c6dbef"], [0.5, "#6baed6"], [0.75, "#2171b5"], [1, "#08306b"]]
 SIG_COLOURS = {"higher": "#b2182b", "lower": "#2166ac", "ns": "#4d4d4d", None: "#4d4d4d"}
+# areas side by side: ColorBrewer Dark2, distinct and dark enough on white
+AREA_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#e6ab02", "#666666"]
 CATEGORY_COLOURS = ["#b2182b", "#ef8a62", "#fddbc7", "#d1e5f0", "#67a9cf", "#2166ac", "#999999", "#542788"]
 
 
@@ -309,8 +311,9 @@ def compare_figure(lang: str, rows: pd.DataFrame, catalogue: dict[str, dict], ar
                     "symmetric": False,
                     "array": (sub["ci_high"].to_numpy(dtype=float) - v).tolist(),
                     "arrayminus": (v - sub["ci_low"].to_numpy(dtype=float)).tolist(),
+                    "color": AREA_COLOURS[k % len(AREA_COLOURS)],
                 },
-                "marker": {"size": 10, "color": CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)]},
+                "marker": {"size": 10, "color": AREA_COLOURS[k % len(AREA_COLOURS)]},
             }
         )
     return {
@@ -319,6 +322,7 @@ def compare_figure(lang: str, rows: pd.DataFrame, catalogue: dict[str, dict], ar
             "height": 120 + 26 * len(order),
             "margin": {"l": 380, "r": 20, "t": 30, "b": 40},
             "xaxis": {"title": {"text": "%"}, "rangemode": "tozero", "gridcolor": "#e5e5e5"},
+            "yaxis": {"automargin": True},
             "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom"},
             "plot_bgcolor": "#ffffff",
         },
