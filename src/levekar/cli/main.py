@@ -244,6 +244,7 @@ def demo(
     console.print(f"  {sys.executable} -m levekar.cli.peek {extract_dir}", soft_wrap=True, markup=False)
     console.print(f"  levekar validate {extract_dir}", soft_wrap=True, markup=False)
     console.print(f"  levekar classify show {out / 'published'} --scheme tiers", soft_wrap=True, markup=False)
+    console.print(f"  levekar serve {out / 'published'}", soft_wrap=True, markup=False)
 
 
 def _split(text: str | None) -> list[str]:
