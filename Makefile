@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[test]'
 	touch $(STAMP)
 
+# builds everything, then serves it in the foreground (the address is printed; Ctrl-C stops it)
 demo: $(STAMP)
 	$(BIN)/levekar demo --out out/demo
+	$(BIN)/levekar serve out/demo/published
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench

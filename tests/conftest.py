@@ -42,3 +42,11 @@ def demo_dir(tmp_path_factory) -> Path:
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in result.output
     return out / "extract"
+
+
+@pytest.fixture(scope="session")
+def web_store(demo_dir):
+    """The demo's published store, loaded once for every web test (the app, the API and the browser)."""
+    from levekar.web.store import load_store
+
+    return load_store(demo_dir.parent / "published")

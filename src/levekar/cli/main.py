@@ -19,6 +19,7 @@ from levekar.cli.classify import check_settlement_command, classify_app
 from levekar.cli.flows import flows_command
 from levekar.cli.segregation import app as segregation_app
 from levekar.cli.sources import register as register_sources
+from levekar.cli.web import report_command, serve_command
 from levekar.geo.areas import areas_for_extract
 from levekar.publish.run import run
 from levekar.schema.docs import render_data_model
@@ -42,6 +43,8 @@ app.command("check-settlement")(check_settlement_command)
 app.add_typer(segregation_app, name="segregation")
 register_sources(app)
 app.command("flows")(flows_command)
+app.command("serve")(serve_command)
+app.command("report")(report_command)
 console = Console()
 err = Console(stderr=True)
 
@@ -245,6 +248,7 @@ def demo(
     console.print(f"  {sys.executable} -m levekar.cli.peek {extract_dir}", soft_wrap=True, markup=False)
     console.print(f"  levekar validate {extract_dir}", soft_wrap=True, markup=False)
     console.print(f"  levekar classify show {out / 'published'} --scheme tiers", soft_wrap=True, markup=False)
+    console.print(f"  levekar serve {out / 'published'}", soft_wrap=True, markup=False)
 
 
 def _split(text: str | None) -> list[str]:
