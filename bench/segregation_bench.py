@@ -24,7 +24,7 @@ from levekar.segregation import indices as ix
 from levekar.segregation.inputs import ssb_cell_corner
 from levekar.segregation.knn import DEFAULT_K, knn_counts
 
-OSLO = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "ssb-rutenett-oslo" / "Oslo_bef_100m_2015.csv"
+OSLO = Path(__file__).resolve().parents[1] / "src" / "levekar" / "data" / "oslo" / "Oslo_bef_100m_2015.csv"
 
 
 def rss_mib() -> int:
