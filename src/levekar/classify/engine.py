@@ -73,7 +73,7 @@ def _at_least(states: list[np.ndarray], n: int) -> np.ndarray:
 
 class _Evaluator:
     def __init__(self, scheme: Scheme, frame: pd.DataFrame, keys: list[str], criteria: dict[str, np.ndarray]):
-        self.scheme, self.frame, self.keys, self.criteria = scheme, frame, keys, criteria
+        self.frame, self.keys, self.criteria = frame, keys, criteria
         self.categories = {c.id: c.when for c in scheme.categories}
         self.cache: dict[str, np.ndarray] = {}
 
