@@ -42,33 +42,46 @@ def _count_specs(i: Indicator) -> list[tuple[str, str, str]]:
 def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
     """Numerator and denominator of every additive indicator per grunnkrets, year and breakdown cell (long
     format: grunnkrets, year, breakdown, breakdown_value, indicator_id, numerator, denominator, sum_squares).
-    Medians are not sums; they are computed per level (`medians`)."""
+    Medians are not sums; they are computed per level (`medians`).
+
+    One grouped pass over the facts by grunnkrets, year and every breakdown column together; each
+    breakdown's cells (and the total) are then sums over that small cross table, not more passes over the
+    persons. The sums are integers and exact decimals, so they do not depend on the order of addition."""
+    inds = [i for i in catalogue.indicators if i.kind != "median"]
+    if not inds:
+        raise ValueError("the catalogue has no additive indicator")
+    used = {dim for i in inds for dim in i.breakdowns}
+    dims = {dim: spec["column"] for dim, spec in catalogue.breakdowns.items() if dim in used}
+    by = ["grunnkrets", "year", *dict.fromkeys(dims.values())]
+    aggs = {}
+    specs: dict[str, list[tuple[str, str]]] = {}  # indicator id -> [(count id, column prefix)]
+    for i in inds:
+        for n, (cid, population, numerator) in enumerate(_count_specs(i)):
+            col = f"{i.id}__{n}"
+            specs.setdefault(i.id, []).append((cid, col))
+            pop = _as_column(compile_expr(population, facts), facts).fill_null(False)
+            if i.kind == "mean":
+                # exact decimal sums: a parallel float sum changes in its last bits from run to run
+                x = _as_column(compile_expr(i.value, facts), facts).cast("float64").round(4).cast("decimal(38, 4)")
+                pop = pop & x.notnull()
+                aggs[f"{col}__num"] = ibis.ifelse(pop, x, 0).sum()
+                aggs[f"{col}__ss"] = ibis.ifelse(pop, (x * x).cast("decimal(38, 8)"), 0).sum()
+            else:
+                num = _as_column(compile_expr(numerator, facts), facts).fill_null(False)
+                aggs[f"{col}__num"] = (pop & num).sum()
+                aggs[f"{col}__ss"] = ibis.literal(0.0)
+            aggs[f"{col}__den"] = pop.sum()
+    cross = facts.group_by(by).aggregate(**aggs)
     parts = []
-    for dim in [TOTAL, *catalogue.breakdowns]:
-        inds = [i for i in catalogue.indicators if (dim == TOTAL or dim in i.breakdowns) and i.kind != "median"]
-        if not inds:
+    for dim in [TOTAL, *dims]:
+        ids = [c for i in inds if dim == TOTAL or dim in i.breakdowns for c in specs[i.id]]
+        if not ids:
             continue
-        value = ibis.literal(TOTAL) if dim == TOTAL else facts[catalogue.breakdowns[dim]["column"]].cast("string")
-        t = facts.mutate(breakdown=ibis.literal(dim), breakdown_value=value)
-        aggs = {}
-        ids = []
-        for i in inds:
-            for n, (cid, population, numerator) in enumerate(_count_specs(i)):
-                col = f"{i.id}__{n}"
-                ids.append((cid, col))
-                pop = _as_column(compile_expr(population, t), t).fill_null(False)
-                if i.kind == "mean":
-                    # exact decimal sums: a parallel float sum changes in its last bits from run to run
-                    x = _as_column(compile_expr(i.value, t), t).cast("float64").round(4).cast("decimal(38, 4)")
-                    pop = pop & x.notnull()
-                    aggs[f"{col}__num"] = ibis.ifelse(pop, x, 0).sum()
-                    aggs[f"{col}__ss"] = ibis.ifelse(pop, (x * x).cast("decimal(38, 8)"), 0).sum()
-                else:
-                    num = _as_column(compile_expr(numerator, t), t).fill_null(False)
-                    aggs[f"{col}__num"] = (pop & num).sum().cast("float64")
-                    aggs[f"{col}__ss"] = ibis.literal(0.0)
-                aggs[f"{col}__den"] = pop.sum()
-        wide = t.group_by(["grunnkrets", "year", "breakdown", "breakdown_value"]).aggregate(**aggs)
+        value = ibis.literal(TOTAL) if dim == TOTAL else cross[dims[dim]].cast("string")
+        t = cross.mutate(breakdown=ibis.literal(dim), breakdown_value=value)
+        wide = t.group_by(["grunnkrets", "year", "breakdown", "breakdown_value"]).aggregate(
+            **{name: t[name].sum() for _, col in ids for name in (f"{col}__num", f"{col}__ss", f"{col}__den")}
+        )
         for cid, col in ids:
             parts.append(
                 wide.select(
