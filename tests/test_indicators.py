@@ -477,6 +477,22 @@ def test_median_income_per_area_with_order_statistic_interval(tmp_path):
     assert m["numerator"].isna().all()
 
 
+def test_median_of_areas_sharing_a_grunnkrets(tmp_path):
+    """A grunnkrets may lie in two areas of one level (overlapping zones): its persons count in both."""
+    _, tables = connect(build_extract(tmp_path / "x"))
+    facts = person_facts(tables)
+    cat = load_catalogue(columns=set(facts.columns))
+    zones = pd.DataFrame({"grunnkrets": ["03010101", "03010102", "03010102"], "area_code": ["Z1", "Z1", "Z2"]})
+    m = medians(facts, cat, membership({"zone": zones}, pd.Series(["03010101", "03010102"])))
+    zone = m[m.level == "zone"]
+    total = zone[zone.breakdown == "total"].set_index("area_code")
+    assert total.loc["Z1", ["denominator", "value", "ci_low", "ci_high"]].tolist() == pytest.approx([15, 300, 200, 375])
+    assert total.loc["Z2", ["denominator", "value"]].tolist() == pytest.approx([8, 375])
+    # the breakdown's cells split each area's persons
+    cells = zone[zone.breakdown != "total"].groupby("area_code")["denominator"].sum()
+    assert cells.to_dict() == {"Z1": 15, "Z2": 8}
+
+
 def test_direct_age_standardisation_by_hand():
     cat = load_catalogue()
     ind = cat.get("mortality_age_standardised")
