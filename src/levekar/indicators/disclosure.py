@@ -353,6 +353,15 @@ def _index(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return order, np.searchsorted(keys[order], np.arange(n + 1))
 
 
+def _distinct(x: np.ndarray, n: int) -> np.ndarray:
+    """`np.unique` of integers in [0, n): a sort for a few, a mask over [0, n) for many (no sort)."""
+    if len(x) * 16 < n:
+        return np.unique(x)
+    seen = np.zeros(n, dtype=bool)
+    seen[x] = True
+    return np.flatnonzero(seen)
+
+
 def _rows(index: tuple[np.ndarray, np.ndarray], keys: np.ndarray) -> np.ndarray:
     """All rows of the given (distinct) keys."""
     order, starts = index
@@ -393,11 +402,11 @@ class _Relations:
 
     def suppress(self, cells: np.ndarray) -> np.ndarray:
         """Suppress `cells`; returns the relations they are in."""
-        cells = np.unique(cells[~self.suppressed[cells]])
+        cells = _distinct(cells[~self.suppressed[cells]], len(self.den))
         self.suppressed[cells] = True
         rows = _rows(self._by_cell, cells)
         self._count(rows)
-        return np.unique(self.relation[rows])
+        return _distinct(self.relation[rows], self.n)
 
     def rule_pass(self, relations: np.ndarray) -> np.ndarray:
         """The cells the relation rules want suppressed, looking at `relations` only."""
@@ -417,14 +426,14 @@ class _Relations:
         """Cells to suppress for recoverable ones: one more in every relation of an exposed cell (fewer
         rounds of the costly audit); where none of those has a published member left, the relations one step
         further out, and so on — the equations that pin a cell down end in published cells."""
-        frontier, seen = np.unique(exposed), np.zeros(self.n, dtype=bool)
+        frontier, seen = _distinct(exposed, len(self.den)), np.zeros(self.n, dtype=bool)
         while len(frontier):
-            relations = np.unique(self.relation[_rows(self._by_cell, frontier)])
+            relations = _distinct(self.relation[_rows(self._by_cell, frontier)], self.n)
             relations = relations[~seen[relations]]
             seen[relations] = True
             if len(found := self.cheapest(relations)):
                 return found
-            frontier = np.unique(self.cell[_rows(self._by_relation, relations)])
+            frontier = _distinct(self.cell[_rows(self._by_relation, relations)], len(self.den))
         raise RuntimeError(f"disclosure: no published cell left to protect cells {exposed[:5].tolist()}")
 
     def cheapest(self, relations: np.ndarray) -> np.ndarray:
@@ -433,11 +442,11 @@ class _Relations:
         denominator; children before the parent, so that a level above stays published where it can."""
         if len(relations) == 0:
             return np.array([], dtype=np.int64)
-        rows = _rows(self._by_relation, np.unique(relations))
+        rows = _rows(self._by_relation, _distinct(relations, self.n))
         cell = self.cell[rows]
         ok = ~self.suppressed[cell] & (self.den[cell] > 0)
         rows, cell = rows[ok], cell[ok]
-        cand = np.unique(cell)
+        cand = _distinct(cell, len(self.den))
         of_cand = _rows(self._by_cell, cand)
         empty = self.protecting[self.relation[of_cand]] == 0
         new = np.bincount(self.cell[of_cand][empty], minlength=len(self.den))[cell]
@@ -445,7 +454,7 @@ class _Relations:
         rel_sorted = self.relation[rows][order]
         first = np.ones(len(order), dtype=bool)
         first[1:] = rel_sorted[1:] != rel_sorted[:-1]
-        return np.unique(cell[order][first])
+        return _distinct(cell[order][first], len(self.den))
 
 
 # --- the exact audit ---------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from numba import njit
 
 from levekar.indicators.catalogue import Catalogue, Indicator
@@ -142,14 +144,17 @@ def medians(facts: ir.Table, catalogue: Catalogue, members: pd.DataFrame) -> pd.
         x = t["x"].to_numpy()
         order = np.argsort(x, kind="stable")
         x = x[order]
-        unit = units.get_indexer(t["grunnkrets"].to_pandas())[order]
+        # codes by Arrow's hash kernels: millions of strings are slow to hash in pandas
+        unit = pc.fill_null(pc.index_in(t["grunnkrets"], value_set=pa.array(units, pa.string())), -1)
+        unit = unit.to_numpy().astype(np.int64)[order]
         year_code, years = pd.factorize(t["year"].to_numpy()[order], sort=True)
         for dim in [TOTAL, *i.breakdowns]:
             if dim == TOTAL:
                 bv_code, bvs = np.zeros(len(x), dtype=np.int64), pd.Index([TOTAL])
             else:
-                bv_code, bvs = pd.factorize(t[dim].to_pandas(), use_na_sentinel=False)
-                bv_code = bv_code[order]
+                coded = t[dim].combine_chunks().dictionary_encode(null_encoding="encode")
+                bv_code = coded.indices.to_numpy(zero_copy_only=False).astype(np.int64)[order]
+                bvs = pd.Index(coded.dictionary.to_pylist())
             for level, m in members.groupby("level", sort=True):
                 out.append(
                     _level_medians(x, unit, year_code, bv_code, units.get_indexer(m["grunnkrets"]), m["area_code"])

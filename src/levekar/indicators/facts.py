@@ -59,37 +59,34 @@ def connect(extract_dir: str | Path, con: ibis.BaseBackend | None = None) -> tup
     return con, tables
 
 
-def persistent_low_income(facts: ir.Table) -> ir.Table:
-    """SSB's persistent low income: the mean of a person's equivalised income over three consecutive years
-    under 60 % of the median of those three-year means (over persons not in a student household in the last
-    year). Null where the person is not in all three years, or is in a student household."""
-    t = facts.select("person_id", "year", "eq_income", "student_household")
-    w = ibis.window(group_by="person_id", order_by="year", preceding=2, following=0)
-    t = t.mutate(eq3=t.eq_income.mean().over(w), n3=t.year.count().over(w), first3=t.year.min().over(w))
-    t = t.filter((t.n3 == 3) & (t.year - t.first3 == 2))
-    median = t.filter(~t.student_household).group_by("year").aggregate(median_eq3=t.eq3.median())
-    t = t.join(median, "year")
-    return t.select(
-        "person_id",
-        "year",
-        persistent_low_income=ibis.ifelse(t.student_household, ibis.null("boolean"), t.eq3 < 0.6 * t.median_eq3),
-    )
+def person_windows(p: ir.Table) -> ir.Table:
+    """Each person's neighbouring years, in one window pass (partitioned by person, ordered by year):
 
-
-def with_moves(p: ir.Table) -> ir.Table:
-    """Where each person lived a year before and lives a year after (null: not resident then), whether the
-    extract has those years, and moves across the grunnkrets boundary; `levekar.indicators.engine.level_facts`
-    measures the moves across any level's boundary instead."""
+    - where the person lived a year before and lives a year after (null: not resident then), whether the
+      extract has those years, and moves across the grunnkrets boundary (`levekar.indicators.engine.
+      level_facts` measures the moves across any level's boundary instead);
+    - SSB's persistent low income: the mean of the person's equivalised income over three consecutive years
+      under 60 % of the median of those three-year means (over persons not in a student household in the
+      last year); null where the person is not in all three years, or is in a student household."""
     w = ibis.window(group_by="person_id", order_by="year")
+    w3 = ibis.window(group_by="person_id", order_by="year", preceding=2, following=0)
     p = p.mutate(
         next_grunnkrets=ibis.ifelse(p.year.lead().over(w) == p.year + 1, p.grunnkrets.lead().over(w), None),
         prev_grunnkrets=ibis.ifelse(p.year.lag().over(w) == p.year - 1, p.grunnkrets.lag().over(w), None),
+        eq3=p.eq_income.mean().over(w3),
+        three_years=(p.year.count().over(w3) == 3) & (p.year - p.year.min().over(w3) == 2),
     )
     years = p.select(y=p.year).distinct()
     p = p.left_join(years.select(year=years.y - 1, has_next_year=True), "year").drop("year_right")
     p = p.left_join(years.select(year=years.y + 1, has_prev_year=True), "year").drop("year_right")
     p = p.mutate(has_next_year=p.has_next_year.fill_null(False), has_prev_year=p.has_prev_year.fill_null(False))
-    return p.mutate(**moves(p, p.grunnkrets, p.next_grunnkrets, p.prev_grunnkrets))
+    p = p.mutate(**moves(p, p.grunnkrets, p.next_grunnkrets, p.prev_grunnkrets))
+    eligible = p.three_years & ~p.student_household
+    median = p.filter(eligible).group_by("year").aggregate(median_eq3=p.eq3.median())
+    p = p.left_join(median, "year").drop("year_right")
+    return p.mutate(persistent_low_income=ibis.ifelse(eligible, p.eq3 < 0.6 * p.median_eq3, ibis.null("boolean"))).drop(
+        "eq3", "three_years", "median_eq3"
+    )
 
 
 def moves(p: ir.Table, here: ir.Value, there_next: ir.Value, there_before: ir.Value) -> dict[str, ir.Value]:
@@ -112,7 +109,6 @@ def person_facts(tables: dict[str, ir.Table]) -> ir.Table:
         neet=~p.employed & ~p.in_education,
         low_education=p.education_nus.isnull() | (p.education_nus <= 2),
     )
-    p = with_moves(p)
     hh = p.group_by(["household_id", "year"]).aggregate(
         hh_persons=p.count(),
         hh_small_children=(p.age <= 5).sum(),
@@ -143,7 +139,7 @@ def person_facts(tables: dict[str, ir.Table]) -> ir.Table:
             facts.student_household, ibis.null("boolean"), facts.eq_income < 0.6 * facts.median_eq_income
         ),
     )
-    facts = facts.left_join(persistent_low_income(facts), ["person_id", "year"]).drop("person_id_right", "year_right")
+    facts = person_windows(facts)
     d = tables["dwellings"].select("dwelling_id", "year", "tenure", "rooms", "area_m2", "building_type", "sale_price")
     facts = facts.left_join(d, ["dwelling_id", "year"]).drop("dwelling_id_right", "year_right")
     facts = facts.mutate(
