@@ -23,6 +23,7 @@ RUNS = [
     ("segregation", ["segregation_bench.py", "oslo"]),
     ("segregation", ["segregation_bench.py", "norway"]),
     ("segregation", ["segregation_bench.py", "indices"]),
+    ("segregation", ["segregation_bench.py", "published"]),
     ("web", ["web_bench.py"]),
 ]
 

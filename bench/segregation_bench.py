@@ -5,6 +5,10 @@
 - `norway`: the same on the `norway` preset's synthetic 250 m country grid (about 106 000 cells, 5.5 million
   persons), against equipop in the same process (`--no-equipop` skips it: it takes minutes).
 - `indices`: all single-group indices at 10⁴ and 10⁵ units against PySAL `segregation` in the same process.
+- `published [DEMO_DIR]`: the store's `segregation_indices` (`published.published_indices`, 99 bootstrap
+  replications) from the published store of a `levekar demo --out DEMO_DIR` (built into a temporary folder
+  when not given: minutes), against the rest of the segregation stage (`store_tables` without the values:
+  K-profiles and schools) in the same process — what the new table adds to `levekar run` / `demo`.
 """
 
 from __future__ import annotations
@@ -113,9 +117,54 @@ def indices_run() -> dict:
     return row
 
 
+def published_run(demo: Path | None) -> dict:
+    import tempfile
+
+    import duckdb
+    import geopandas as gpd
+
+    from levekar.segregation.published import published_indices
+    from levekar.segregation.results import StoreSettings, store_tables
+
+    if demo is None:
+        from typer.testing import CliRunner
+
+        from levekar.cli.main import app
+
+        demo = Path(tempfile.mkdtemp(prefix="levekar-bench-demo-"))
+        result = CliRunner().invoke(app, ["demo", "--out", str(demo)])
+        assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(demo / "published" / "barometer.duckdb"), read_only=True)
+    values = con.sql("SELECT * FROM indicator_values").df()
+    members = con.sql("SELECT * FROM area_grunnkrets").df()
+    levels = {
+        n: f[["grunnkrets", "area_code"]] for n, f in members.groupby("level") if n not in ("grunnkrets", "country")
+    }
+    s = StoreSettings()
+    t1 = time.perf_counter()
+    table, dropped = published_indices(values, levels, replications=s.replications, seed=s.seed, min_units=s.min_units)
+    ours = time.perf_counter() - t1
+    geo = gpd.read_parquet(demo / "extract" / "geography.parquet")
+    t2 = time.perf_counter()
+    store_tables(demo / "extract", levels, geo)
+    rest = time.perf_counter() - t2
+    return {
+        "run": "published indices (demo)",
+        "rows": len(table),
+        "scopes_dropped": len(dropped),
+        "published_indices_s": round(ours, 2),
+        "rest_of_stage_s": round(rest, 2),
+        "ratio_to_rest_of_stage": round(ours / rest, 3),
+        "peak_rss_mib": rss_mib(),
+    }
+
+
 def main(args: list[str]) -> None:
     what = args[0] if args else "oslo"
-    row = indices_run() if what == "indices" else knn_run(what, "--no-equipop" not in args)
+    if what == "published":
+        row = published_run(Path(args[1]) if len(args) > 1 else None)
+    else:
+        row = indices_run() if what == "indices" else knn_run(what, "--no-equipop" not in args)
     print(json.dumps(row))
 
 

@@ -92,7 +92,9 @@ def run(
     )
     geography = gpd.read_parquet(extract_dir / "geography.parquet")
     rule = catalogue.disclosure_rules.get("default")
-    segregation = segregation_tables(extract_dir, levels, geography, rule, progress=lambda s, f: say(s, 0.8 + 0.02 * f))
+    segregation = segregation_tables(
+        extract_dir, levels, geography, rule, progress=lambda s, f: say(s, 0.8 + 0.02 * f), values=values
+    )
     manifest = (
         json.loads((extract_dir / "manifest.json").read_text()) if (extract_dir / "manifest.json").exists() else {}
     )

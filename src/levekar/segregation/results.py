@@ -1,9 +1,11 @@
-"""The segregation tables of the published store: indices per geography and year, K-nearest profiles from
-register grid cells, and the school and kindergarten tables (`schools.py`).
+"""The segregation tables of the published store: indices per geography and year (from the published
+indicator cells, `published.py`), K-nearest profiles from register grid cells, and the school and
+kindergarten tables (`schools.py`).
 
-`store_tables(extract_dir, levels, geography)` is the one call `publish.run` makes. Everything returned is
-publishable: indices and K-profiles are aggregates (a K-neighbourhood holds ≥ 200 persons; no per-cell count
-is published), the scopes' group shares and the school tables pass the catalogue's primary rule.
+`store_tables(extract_dir, levels, geography, values=…)` is the one call `publish.run` makes. Everything
+returned is publishable: the residential indices are functions of published cells only, the K-profiles are
+aggregates (a K-neighbourhood holds ≥ 200 persons; no per-cell count is published), and the school tables
+pass the catalogue's primary rule.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from levekar.indicators.disclosure import primary, rule_columns
 from levekar.segregation import indices as ix
 from levekar.segregation.inputs import register_groups
 from levekar.segregation.knn import DEFAULT_K, knn_table, profile
+from levekar.segregation.published import DEFAULT_GROUPS, published_indices
 from levekar.segregation.schools import Settings, school_tables
 
 RESIDENTIAL_GROUPS = ("immigrant_background", "africa_asia", "low_income_eu60")
@@ -34,12 +37,13 @@ INFERENCE_SCOPES = ("kommune", "country")
 
 @dataclass(frozen=True)
 class StoreSettings:
-    """What `store_tables` computes. `replications` drives the randomisation inference of the residential
-    indices (0: none); `cell_size` the register grid of the K-profiles."""
+    """What `store_tables` computes. `replications` (bootstrap, fixed `seed`) gives the residential indices'
+    intervals (0: none); a scope needs `min_units` units; `cell_size` is the register grid of the K-profiles."""
 
     replications: int = 99
     seed: int = 2020
     level: float = 0.95
+    min_units: int = 5
     cell_size: int = 100
     ks: tuple[int, ...] = DEFAULT_K
     schools: Settings = field(default_factory=Settings)
@@ -49,6 +53,7 @@ class StoreSettings:
         return {
             **asdict(self),
             "ks": list(self.ks),
+            "index_groups": {g.id: list(g.indicators) for g in DEFAULT_GROUPS},
             "schools": {**asdict(self.schools), "groups": list(self.schools.groups)},
         }
 
@@ -172,22 +177,32 @@ def store_tables(
     rule: dict | None = None,
     settings: StoreSettings = StoreSettings(),
     progress: Callable[[str, float], None] | None = None,
+    values: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every segregation table of the store, keyed by table name (`segregation_…`). `levels` are the
     indicator stage's grunnkrets → area mappings (analysis areas, zonings, bydel, kommune); `rule` a catalogue
-    disclosure rule (default: the packaged catalogue's `default`). The school tables are left out when the
-    extract has no institutions."""
+    disclosure rule (default: the packaged catalogue's `default`); `values` the indicator stage's values
+    (with their suppression flags): `segregation_indices` is computed from its published cells, and left out
+    without it. The school tables are left out when the extract has no institutions."""
     say = progress or (lambda step, frac: None)
     extract_dir = Path(extract_dir)
     rule = rule or load_catalogue().disclosure_rules["default"]
     say("segregation: groups", 0.0)
     con = register_groups(extract_dir)
-    # Residential indices per published geography are not published yet: over units some of whose counts the
-    # indicator store suppresses (a third of grunnkrets cells), an index is one more equation in those counts,
-    # which with the published margins can reveal them. `residential_indices` stays for the CLI and for the
-    # planned version computed from published counts only (suppressed units pooled).
-    say("segregation: K-nearest", 0.4)
     out = {}
+    if values is not None:
+        # Not `residential_indices` over the register counts: over units whose cells the indicator store
+        # suppresses, an index is one more equation in those counts. This one reads published cells only.
+        say("segregation: indices", 0.2)
+        out["segregation_indices"] = published_indices(
+            values,
+            levels,
+            replications=settings.replications,
+            seed=settings.seed,
+            level=settings.level,
+            min_units=settings.min_units,
+        )[0]
+    say("segregation: K-nearest", 0.4)
     out["segregation_knn_profile"] = knn_profiles(
         register_cells_by_year(con, settings.cell_size), settings.cell_size, settings.ks
     )
