@@ -146,14 +146,15 @@ def medians(facts: ir.Table, catalogue: Catalogue, members: pd.DataFrame) -> pd.
         x = x[order]
         # codes by Arrow's hash kernels: millions of strings are slow to hash in pandas
         unit = pc.fill_null(pc.index_in(t["grunnkrets"], value_set=pa.array(units, pa.string())), -1)
-        unit = unit.to_numpy().astype(np.int64)[order]
+        unit = unit.to_numpy().astype(np.int32)[order]
         year_code, years = pd.factorize(t["year"].to_numpy()[order], sort=True)
+        year_code = year_code.astype(np.int32)
         for dim in [TOTAL, *i.breakdowns]:
             if dim == TOTAL:
-                bv_code, bvs = np.zeros(len(x), dtype=np.int64), pd.Index([TOTAL])
+                bv_code, bvs = np.zeros(len(x), dtype=np.int32), pd.Index([TOTAL])
             else:
                 coded = t[dim].combine_chunks().dictionary_encode(null_encoding="encode")
-                bv_code = coded.indices.to_numpy(zero_copy_only=False).astype(np.int64)[order]
+                bv_code = coded.indices.to_numpy(zero_copy_only=False).astype(np.int32)[order]
                 bvs = pd.Index(coded.dictionary.to_pylist())
             for level, m in members.groupby("level", sort=True):
                 out.append(
@@ -179,18 +180,27 @@ def _level_medians(
     grunnkrets may lie in more than one area of a level)."""
     area_code, areas = pd.factorize(member_area)
     keep = member_unit >= 0
-    by_unit = np.argsort(member_unit[keep], kind="stable")
-    m_unit, m_area = member_unit[keep][by_unit], area_code[keep][by_unit]
-    first = np.searchsorted(m_unit, np.arange(int(unit.max(initial=-1)) + 2))
-    n_areas = np.where(unit >= 0, first[np.maximum(unit, 0) + 1] - first[np.maximum(unit, 0)], 0)
-    person = np.repeat(np.arange(len(x)), n_areas)  # stays sorted by x
-    offset = np.arange(len(person)) - np.repeat(np.cumsum(n_areas) - n_areas, n_areas)
-    area = m_area[first[unit[person]] + offset]
+    m_unit, m_area = member_unit[keep], area_code[keep].astype(np.int32)
+    n_units = int(max(unit.max(initial=-1), m_unit.max(initial=-1))) + 1
+    if len(np.unique(m_unit)) == len(m_unit):  # a grunnkrets in one area at most (the usual case)
+        area_of = np.full(n_units + 1, -1, dtype=np.int32)  # the last slot: persons outside every grunnkrets
+        area_of[m_unit] = m_area
+        area = area_of[unit]
+        person = np.flatnonzero(area >= 0)
+        area = area[person]
+    else:  # overlapping areas: a person once per area, still in the order of x
+        by_unit = np.argsort(m_unit, kind="stable")
+        m_unit, m_area = m_unit[by_unit], m_area[by_unit]
+        first = np.searchsorted(m_unit, np.arange(n_units + 1))
+        n_areas = np.where(unit >= 0, first[np.maximum(unit, 0) + 1] - first[np.maximum(unit, 0)], 0)
+        person = np.repeat(np.arange(len(x)), n_areas)
+        offset = np.arange(len(person)) - np.repeat(np.cumsum(n_areas) - n_areas, n_areas)
+        area = m_area[first[unit[person]] + offset]
     n_years, n_bv = int(year_code.max(initial=0)) + 1, int(bv_code.max(initial=0)) + 1
     key = (area * n_years + year_code[person]) * n_bv + bv_code[person]
-    n_groups = len(areas) * n_years * n_bv
-    grouped, starts = _scatter_by_group(key, n_groups)
+    grouped, starts = _scatter_by_group(key, len(areas) * n_years * n_bv)
     xs = x[person[grouped]]
+    del key, grouped, person, area
     n = np.diff(starts)
     g = np.flatnonzero(n)
     n, s = n[g], starts[g]
