@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from levekar.sources.jsonstat import to_jsonstat
 from levekar.web import i18n
-from levekar.web.jsonstat import dataset
 from levekar.web.store import NotFound, Store
 
 SUPPRESSED, MISSING, NOTHING = ":", "..", "-"
+CONTENTS = "contents"
 COUNTS = ("numerator", "denominator")
 
 
@@ -91,17 +92,34 @@ class View:
         return buf.getvalue()
 
     def jsonstat(self, synthetic: bool, updated: str | None = None) -> dict:
-        measures = self.measures
-        return dataset(
-            self.frame,
-            self.dimensions,
-            measures,
-            status=self.status,
-            labels=self.labels,
-            category_labels=self.category_labels,
-            roles=self.roles,
-            title=self.title,
+        """JSON-stat 2.0 by the shared writer (`levekar.sources.jsonstat.to_jsonstat`): the view's dimensions,
+        then a `contents` dimension (role `metric`) over the measures; a cell with a symbol has no number."""
+        dims, measures = self.dimensions, self.measures
+        long = self.frame[[*dims, *measures]].melt(
+            id_vars=dims, value_vars=measures, var_name=CONTENTS, value_name="__value"
+        )
+        symbols = [self.status[m] if m in self.status else pd.Series(None, index=self.frame.index) for m in measures]
+        long["__status"] = pd.concat(symbols, ignore_index=True).to_numpy(dtype=object)
+        marked = long["__status"].map(lambda s: isinstance(s, str) and s != "").to_numpy(dtype=bool)
+        long["__status"] = long["__status"].where(marked, None)
+        if marked.any():
+            long["__value"] = long["__value"].astype(object).where(~marked, None)
+        order = {d: [str(c) for c in dict.fromkeys(self.frame[d].tolist())] for d in dims}  # as the table reads
+        order[CONTENTS] = list(measures)
+        labels: dict = {d: dict(self.category_labels[d]) for d in dims if d in self.category_labels}
+        labels[CONTENTS] = {m: self.labels.get(m, m) for m in measures}
+        return to_jsonstat(
+            long,
+            [*dims, CONTENTS],
+            value="__value",
+            status="__status",
+            label=self.title,
+            source="levekår",
             updated=updated,
+            labels=labels,
+            titles={d: self.labels.get(d, d) for d in [*dims, CONTENTS]},
+            order=order,
+            roles={**{k: list(v) for k, v in self.roles.items()}, "metric": [CONTENTS]},
             extension={"synthetic": synthetic, "symbols": {":": "suppressed", "..": "missing", "-": "nothing"}},
         )
 
