@@ -238,7 +238,7 @@ def _values_view(
     }
     if "area_code" in dims and rows["level"].nunique() == 1:
         lv = rows["level"].iloc[0] if len(rows) else ""
-        cats["area_code"] = {c: i18n.area_name(lang, lv, c) for c in rows["area_code"].unique()}
+        cats["area_code"] = {c: store.area_label(lang, lv, c) for c in rows["area_code"].unique()}
     roles = {"time": ["year"]} if "year" in dims else {}
     if "area_code" in dims:
         roles["geo"] = ["area_code"]
@@ -284,7 +284,7 @@ def profile_rows(store: Store, level: str, code: str, year: int) -> pd.DataFrame
 def profile_view(store: Store, level: str, code: str, year: int, lang: str) -> View:
     rows = profile_rows(store, level, code, year)
     measures = [*VALUE_MEASURES, "relative_difference_kommune", "significance_kommune"]
-    title = f"{i18n.t(lang, 'profile')}: {i18n.area_name(lang, level, code)}, {year}"
+    title = f"{i18n.t(lang, 'profile')}: {store.area_label(lang, level, code)}, {year}"
     return _values_view(store, rows, ["indicator_id"], f"profile_{level}_{code}_{year}", title, lang, measures)
 
 
@@ -294,7 +294,7 @@ def trend_view(store: Store, level: str, code: str, lang: str) -> View:
     order = {i: k for k, i in enumerate(store.indicator_ids)}
     rows = rows.sort_values(["indicator_id", "year"], key=lambda s: s.map(order) if s.name == "indicator_id" else s)
     measures = ["value", "ci_low", "ci_high", "value_kommune", "value_country"]
-    title = f"{i18n.t(lang, 'trend')}: {i18n.area_name(lang, level, code)}"
+    title = f"{i18n.t(lang, 'trend')}: {store.area_label(lang, level, code)}"
     return _values_view(store, rows, ["indicator_id", "year"], f"trend_{level}_{code}", title, lang, measures)
 
 
@@ -321,7 +321,7 @@ def compare_view(store: Store, areas: list[tuple[str, str]], year: int, lang: st
     )
     measures = ["value", "ci_low", "ci_high", "label", "significance_country"]
     v = _values_view(store, rows, ["indicator_id", "area"], f"compare_{year}", i18n.t(lang, "compare"), lang, measures)
-    v.category_labels["area"] = {f"{lv}:{c}": i18n.area_name(lang, lv, c) for lv, c in areas}
+    v.category_labels["area"] = {f"{lv}:{c}": store.area_label(lang, lv, c) for lv, c in areas}
     v.labels["area"] = i18n.t(lang, "area")
     return v
 
@@ -358,7 +358,7 @@ def classification_view(
         measures=measures,
         status=status,
         labels=_measure_labels(lang),
-        category_labels={"area_code": {a: i18n.area_name(lang, level, a) for a in frame["area_code"]}},
+        category_labels={"area_code": {a: store.area_label(lang, level, a) for a in frame["area_code"]}},
         roles={"geo": ["area_code"]},
     )
 
