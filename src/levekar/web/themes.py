@@ -75,7 +75,11 @@ def _status(frame: pd.DataFrame, measures: list[str], hidden: np.ndarray | None 
     return st
 
 
-def _view(name, title, frame, dims, measures, lang, status=None, cats=None, roles=None) -> View:
+# index values (0–1) need three decimals to be told apart
+INDEX_MEASURES = ("value", "ci_low", "ci_high", "p_value", *KNN_MEASURES, "p10", "p25", "p50", "p75", "p90")
+
+
+def _view(name, title, frame, dims, measures, lang, status=None, cats=None, roles=None, index=False) -> View:
     frame = frame.reset_index(drop=True)
     labels = {c: i18n.term(lang, c) for c in [*dims, *measures]}
     status = _status(frame, measures) if status is None else status.reset_index(drop=True)
@@ -89,6 +93,7 @@ def _view(name, title, frame, dims, measures, lang, status=None, cats=None, role
         labels=labels,
         category_labels={k: v for k, v in (cats or {}).items() if k in dims},
         roles=roles or {},
+        decimals={m: 3 for m in measures if m in INDEX_MEASURES} if index else {},
     )
 
 
@@ -121,7 +126,7 @@ def knn_view(store: Store, lang: str, group: str | None = None) -> View:
     rows = t[t["group"] == group].sort_values(["year", "k"])
     measures = [c for c in rows.columns if c not in ("year", "cell_size", "convention", "k", "group")]
     title = f"{i18n.t(lang, 'knn_title')}: {i18n.term(lang, group)}"
-    return _view(f"knn_{group}", title, rows, ["year", "k"], measures, lang, roles={"time": ["year"]})
+    return _view(f"knn_{group}", title, rows, ["year", "k"], measures, lang, roles={"time": ["year"]}, index=True)
 
 
 def knn_figure(lang: str, view: View, measure: str) -> dict:
@@ -197,6 +202,7 @@ def residential_view(
         lang,
         cats=cats,
         roles={"time": ["year"]},
+        index=True,
     )
 
 
@@ -327,6 +333,7 @@ def school_view(
             measures,
             lang,
             cats=cats,
+            index=True,
         )
     # pairs of neighbouring schools / nearby kindergartens with very different composition
     kcol = "kommune_a" if part == "contrast" else "kommune"

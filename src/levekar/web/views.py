@@ -15,7 +15,12 @@ from levekar.web.store import NotFound, Store
 
 SUPPRESSED, MISSING, NOTHING = ":", "..", "-"
 CONTENTS = "contents"
-COUNTS = ("numerator", "denominator")
+# counts are written as whole numbers (the later stages' tables store them as floats, NaN where suppressed)
+COUNTS = (
+    "numerator", "denominator", "enrolled", "resident", "local", "count", "total", "persons", "persons_from",
+    "persons_to", "units", "schools", "classified", "in_area", "elsewhere_in_kommune", "other_kommune",
+    "emigrated", "died", "unrecorded",
+)  # fmt: skip
 
 
 @dataclass
@@ -30,10 +35,12 @@ class View:
     category_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     roles: dict[str, list[str]] = field(default_factory=dict)
     note: str = ""
+    decimals: dict[str, int] = field(default_factory=dict)  # per measure; one decimal when not given
 
     def column(self, column: str) -> list[str]:
         """A column as shown and written to CSV: a symbol, a formatted number or text."""
-        values = [_format(v, column) for v in self.frame[column].tolist()]
+        digits = self.decimals.get(column, 1)
+        values = [_format(v, column, digits) for v in self.frame[column].tolist()]
         if column in self.status:
             symbols = self.status[column].tolist()
             values = [s if isinstance(s, str) and s else v for v, s in zip(values, symbols, strict=True)]
@@ -133,7 +140,7 @@ def _excel(v):
     return str(v)
 
 
-def _format(v, column: str) -> str:
+def _format(v, column: str, digits: int = 1) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
         return MISSING
     if isinstance(v, bool | np.bool_):
@@ -143,7 +150,7 @@ def _format(v, column: str) -> str:
     if isinstance(v, float | np.floating):
         if column in COUNTS and float(v).is_integer():
             return str(int(v))
-        return f"{float(v):.1f}"
+        return f"{float(v):.{digits}f}"
     return str(v)
 
 
