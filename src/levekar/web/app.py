@@ -269,8 +269,11 @@ def create_app(store: Store | str | Path) -> FastAPI:
     directions = dict(zip(store.catalogue["indicator_id"], store.catalogue["direction"], strict=True))
     updated = datetime.fromtimestamp((store.path / "manifest.json").stat().st_mtime, UTC).strftime("%Y-%m-%d")
 
-    # the cache inside the security headers: a cached answer gets them as a fresh one does
-    app.add_middleware(ResponseCache)
+    # the cache inside the security headers: a cached answer gets them as a fresh one does.
+    # LEVEKAR_WEB_CACHE_MB sets its size per process (0: no cache)
+    cache_mb = int(os.environ.get("LEVEKAR_WEB_CACHE_MB", "256"))
+    if cache_mb > 0:
+        app.add_middleware(ResponseCache, max_bytes=cache_mb << 20)
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(NotFound)
@@ -661,7 +664,7 @@ def create_app(store: Store | str | Path) -> FastAPI:
                 raise NotFound(f"unknown measure {measure!r}; known: {', '.join(v.measures)}")
             ctx["knn"] = {
                 "view": v,
-                "group": v.frame.attrs.get("group") or (group or themes.knn_options(store)["groups"][0]),
+                "group": v.name.removeprefix("knn_"),
                 "options": themes.knn_options(store),
                 "figure": dumps(themes.knn_figure(lang, v, measure)),
                 "measures": [m for m in themes.KNN_MEASURES if m in v.measures],

@@ -122,7 +122,7 @@ def knn_options(store: Store) -> dict:
 
 def knn_view(store: Store, lang: str, group: str | None = None) -> View:
     t = need(store, KNN, lang)
-    group = _pick(group, sorted(t["group"].unique()), "group")
+    group = _pick(group, _prefer(sorted(t["group"].unique()), "immigrant_background"), "group")
     rows = t[t["group"] == group].sort_values(["year", "k"])
     measures = [c for c in rows.columns if c not in ("year", "cell_size", "convention", "k", "group")]
     title = f"{i18n.t(lang, 'knn_title')}: {i18n.term(lang, group)}"
