@@ -694,9 +694,9 @@ def create_app(store: Store | str | Path) -> FastAPI:
         opts = themes.school_options(store)
         if not opts:
             return themed(request, "schools.html", {"parts": None, "opts": opts})
-        kommune = themes._pick(kommune, opts["kommuner"], "kommune")
-        year = int(themes._pick(year, opts["years"][::-1], "year"))
-        group = themes._pick(group, themes._prefer(opts["groups"], "immigrant_background"), "group")
+        kommune = themes.pick(kommune, opts["kommuner"], "kommune")
+        year = int(themes.pick(year, opts["years"][::-1], "year"))
+        group = themes.pick(group, themes.prefer(opts["groups"], "immigrant_background"), "group")
         parts = {}
         for part, name in themes.SCHOOL_TABLES.items():
             if name not in store.extra:
@@ -753,8 +753,8 @@ def create_app(store: Store | str | Path) -> FastAPI:
         ctx["movers_downloads"] = downloads("movers", **q)
         choices = themes.decomposition_indicators(store, level, code, pr)
         if choices:
-            d = themes.decomposition_view(store, level, code, pr, indicator, lang)
-            ind = d.name.split("_" + level + "_")[0].removeprefix("decomposition_")
+            ind = themes.pick(indicator, choices, "indicator")
+            d = themes.decomposition_view(store, level, code, pr, ind, lang)
             ctx["decomposition"] = {
                 "view": d,
                 "indicator": ind,

@@ -101,7 +101,7 @@ def _terms(lang: str, values) -> dict[str, str]:
     return {str(v): i18n.term(lang, str(v)) for v in dict.fromkeys(values)}
 
 
-def _pick(value, options: list, what: str):
+def pick(value, options: list, what: str):
     """A requested value among the table's, or the first; unknown → NotFound naming what exists."""
     if value is None or value == "":
         return options[0] if options else None
@@ -122,7 +122,7 @@ def knn_options(store: Store) -> dict:
 
 def knn_view(store: Store, lang: str, group: str | None = None) -> View:
     t = need(store, KNN, lang)
-    group = _pick(group, _prefer(sorted(t["group"].unique()), "immigrant_background"), "group")
+    group = pick(group, prefer(sorted(t["group"].unique()), "immigrant_background"), "group")
     rows = t[t["group"] == group].sort_values(["year", "k"])
     measures = [c for c in rows.columns if c not in ("year", "cell_size", "convention", "k", "group")]
     title = f"{i18n.t(lang, 'knn_title')}: {i18n.term(lang, group)}"
@@ -182,12 +182,12 @@ def residential_view(
     if t is None:
         raise NotFound(i18n.t(lang, "table_absent", name=RESIDENTIAL))
     opts = residential_options(store)
-    scope = _pick(scope, _prefer(opts["scopes"], "kommune:"), "scope")
+    scope = pick(scope, prefer(opts["scopes"], "kommune:"), "scope")
     scope_level, scope_code = scope.split(":", 1)
     t = t[(t["scope_level"] == scope_level) & (t["scope_code"].astype(str) == scope_code)]
-    unit_level = _pick(unit_level, _prefer(sorted(t["unit_level"].unique()), "grunnkrets"), "unit level")
+    unit_level = pick(unit_level, prefer(sorted(t["unit_level"].unique()), "grunnkrets"), "unit level")
     t = t[t["unit_level"] == unit_level]
-    group = _pick(group, sorted(t["group_id"].unique()), "group")
+    group = pick(group, sorted(t["group_id"].unique()), "group")
     rows = t[t["group_id"] == group].sort_values(["index", "year"])
     measures = [c for c in ("value", "ci_low", "ci_high", "units") if c in rows.columns]
     where = store.area_label(lang, scope_level, scope_code) if (scope_level, scope_code) in store.area_index else scope
@@ -206,7 +206,7 @@ def residential_view(
     )
 
 
-def _prefer(options: list[str], first: str) -> list[str]:
+def prefer(options: list[str], first: str) -> list[str]:
     return sorted(options, key=lambda o: (not str(o).startswith(first), str(o)))
 
 
@@ -266,9 +266,9 @@ def school_view(
     opts = school_options(store)
     if not opts:
         raise NotFound(i18n.t(lang, "table_absent", name=SCHOOL_TABLES["composition"]))
-    year = int(_pick(year, opts["years"][::-1], "year"))
-    group = _pick(group, _prefer(opts["groups"], "immigrant_background"), "group")
-    kommune = _pick(kommune, opts["kommuner"], "kommune")
+    year = int(pick(year, opts["years"][::-1], "year"))
+    group = pick(group, prefer(opts["groups"], "immigrant_background"), "group")
+    kommune = pick(kommune, opts["kommuner"], "kommune")
     t = t[t["year"] == year]
     title_part = i18n.t(lang, f"school_{part}")
     where = store.area_label(lang, "kommune", kommune) if ("kommune", kommune) in store.area_index else kommune
@@ -493,7 +493,7 @@ def decomposition_view(
             f"no decomposition {pair[0]}→{pair[1]} for {level} {code!r} (published for the first → last and the "
             "last neighbouring pair)"
         )
-    indicator = _pick(indicator, choices, "indicator")
+    indicator = pick(indicator, choices, "indicator")
     rows = _area_rows(t, level, code, pair)
     row = rows[rows["indicator_id"] == indicator]
     hidden = bool(row["suppressed"].iloc[0])
