@@ -275,3 +275,31 @@ def test_api_cache_etag(client, web_store):
     assert d1.headers["etag"] == d2.headers["etag"]
     assert client.get("/api/profile/kommune/9999").status_code == 404  # errors are not cached
     assert client.get("/api/profile/kommune/9999").status_code == 404
+
+
+def test_residential_indices_from_a_store_on_disk(web_store, tmp_path):
+    """The same, end to end: a store folder whose DuckDB file has a `segregation_indices` table is read by
+    `load_store` and shown."""
+    import shutil
+
+    import duckdb
+
+    from levekar.web.store import load_store
+
+    for name in ("barometer.duckdb", "manifest.json", "areas.geo.parquet"):
+        shutil.copy(web_store.path / name, tmp_path / name)
+    table = _residential(web_store)
+    con = duckdb.connect(str(tmp_path / "barometer.duckdb"))
+    con.register("frame", table)
+    con.execute("CREATE OR REPLACE TABLE segregation_indices AS SELECT * FROM frame")
+    con.close()
+    store = load_store(tmp_path)
+    assert len(store.extra["segregation_indices"]) == len(table)
+    client = TestClient(create_app(store))
+    r = client.get("/segregation", params={"scope": "kommune:0301", "unit_level": "analysis_area"})
+    assert r.status_code == 200 and 'id="residential-chart"' in r.text
+    api = client.get("/api/segregation/indices", params={"scope": "kommune:0301", "unit_level": "analysis_area"})
+    want = table[(table["scope_level"] == "kommune") & (table["unit_level"] == "analysis_area")]
+    want = want[want["group_id"] == sorted(want["group_id"].unique())[0]]
+    got = {(row["index"], row["year"]): row["value"] for row in api.json()["rows"]}
+    assert got == pytest.approx({(i, y): v for i, y, v in want[["index", "year", "value"]].itertuples(index=False)})

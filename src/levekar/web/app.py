@@ -644,9 +644,6 @@ def create_app(store: Store | str | Path) -> FastAPI:
         return page(request, "api.html", {"paths": paths})
 
     # ---------- segregation, schools, flows ----------
-    def themed(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
-        return page(request, name, context, status_code)
-
     @app.get("/segregation", response_class=HTMLResponse, include_in_schema=False)
     def segregation_page(
         request: Request,
@@ -681,7 +678,7 @@ def create_app(store: Store | str | Path) -> FastAPI:
                 "figure": dumps(themes.residential_figure(lang, v)),
                 "downloads": downloads("residential", scope=scope, unit_level=unit_level, group=rgroup, lang=lang),
             }
-        return themed(request, "segregation.html", ctx)
+        return page(request, "segregation.html", ctx)
 
     @app.get("/schools", response_class=HTMLResponse, include_in_schema=False)
     def schools_page(
@@ -693,7 +690,7 @@ def create_app(store: Store | str | Path) -> FastAPI:
         lang = lang_of(request)
         opts = themes.school_options(store)
         if not opts:
-            return themed(request, "schools.html", {"parts": None, "opts": opts})
+            return page(request, "schools.html", {"parts": None, "opts": opts})
         kommune = themes.pick(kommune, opts["kommuner"], "kommune")
         year = int(themes.pick(year, opts["years"][::-1], "year"))
         group = themes.pick(group, themes.prefer(opts["groups"], "immigrant_background"), "group")
@@ -707,7 +704,7 @@ def create_app(store: Store | str | Path) -> FastAPI:
                 "downloads": downloads("schools", part=part, kommune=kommune, year=year, group=group, lang=lang),
             }
         figure = dumps(themes.institution_figure(lang, parts["indices"]["view"])) if "indices" in parts else None
-        return themed(
+        return page(
             request,
             "schools.html",
             {"parts": parts, "opts": opts, "kommune": kommune, "year": year, "group": group, "figure": figure},
@@ -723,7 +720,7 @@ def create_app(store: Store | str | Path) -> FastAPI:
             store.check_area(level, code)
             return RedirectResponse(f"/flows/{level}/{code}", status_code=303)
         areas = themes.flow_areas(store)
-        return themed(request, "flows.html", {"picker": areas, "flows": None})
+        return page(request, "flows.html", {"picker": areas, "flows": None})
 
     @app.get("/flows/{level}/{code}", response_class=HTMLResponse, include_in_schema=False)
     def flows_page(
@@ -767,7 +764,7 @@ def create_app(store: Store | str | Path) -> FastAPI:
                 "view": themes.cohort_view(store, level, code, pr, lang),
                 "downloads": downloads("cohort", **q),
             }
-        return themed(request, "flows.html", ctx)
+        return page(request, "flows.html", ctx)
 
     @app.get("/find", response_class=HTMLResponse, include_in_schema=False)
     def find_page(
