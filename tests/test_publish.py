@@ -106,3 +106,27 @@ def test_demo_publishes_the_store(demo_dir):
         "AND level = 'analysis_area' AND year = 2018 AND breakdown = 'total'"
     ).fetchone()[0]
     assert top > 25  # some areas over the report's 'moderate' screening threshold
+
+
+def test_areas_carry_the_geographys_names(demo_dir):
+    """Each area's `name` is the extract's: grunnkrets, bydel and kommune names from the geography, zone
+    names from the zonings; analysis areas have none (and the country takes no made-up one)."""
+    store = demo_dir.parent / "published"
+    con = duckdb.connect(str(store / "barometer.duckdb"), read_only=True)
+    areas = con.execute("SELECT level, area_code, name FROM areas").df()
+    con.close()
+    geo = pd.read_parquet(demo_dir / "geography.parquet")
+    zon = pd.read_parquet(demo_dir / "zonings.parquet")
+    named = {(lv, c): n for lv, c, n in areas.itertuples(index=False)}
+    for level, col in (("grunnkrets", "grunnkrets_name"), ("bydel", "bydel_name"), ("kommune", "kommune_name")):
+        want = geo.dropna(subset=[level]).drop_duplicates(level).set_index(level)[col]
+        got = {c: named[(level, c)] for c in want.index if (level, c) in named}
+        assert got and all(got[c] == want[c] for c in got), level
+    for zoning, f in zon.groupby("zoning"):
+        want = f.drop_duplicates("zone").set_index("zone")["zone_name"]
+        assert all(named[(zoning, z)] == want[z] for z in want.index if (zoning, z) in named)
+    assert areas[areas["level"] == "analysis_area"]["name"].isna().all()
+    assert areas[areas["level"] == "country"]["name"].isna().all()
+    # the GeoParquet carries the same names
+    geo_areas = pd.read_parquet(store / "areas.geo.parquet", columns=["level", "area_code", "name"])
+    assert geo_areas.set_index(["level", "area_code"])["name"].equals(areas.set_index(["level", "area_code"])["name"])

@@ -158,6 +158,47 @@ def test_barometer_in_a_browser(server, browser, web_store):
     _wait_plot(page, "#compare-chart")
     page.screenshot(path=str(ARTIFACTS / "06-compare-en.png"))
 
+    # the dedicated views: segregation (K-profile chart), schools, flows (waterfall), each from the navigation
+    page.goto(server + "/?lang=nb")
+    with page.expect_navigation():
+        page.click("header nav a[href='/segregation']")
+    _wait_plot(page, "#knn-chart")
+    assert page.locator("#knn-chart .scatterlayer .trace").count() == len(
+        web_store.extra["segregation_knn_profile"]["year"].unique()
+    )
+    assert page.locator("#residential-absent").count() == (0 if "segregation_indices" in web_store.extra else 1)
+    page.screenshot(path=str(ARTIFACTS / "07-segregation.png"), full_page=True)
+    with page.expect_navigation():
+        page.click("header nav a[href='/schools']")
+    _wait_plot(page, "#indices-chart")
+    assert page.locator("#school-classes tbody tr").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "08-schools.png"), full_page=True)
+    with page.expect_navigation():
+        page.click("header nav a[href='/flows']")
+    # the picker by keyboard: the select, then Enter on the submit button
+    page.focus("#f-flow-area")
+    page.keyboard.press("ArrowDown")
+    page.focus("main form button[type=submit]")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "/flows/" in page.url
+    _wait_plot(page, "#movers-chart")
+    if page.locator("#decomposition-chart").count():
+        _wait_plot(page, "#decomposition-chart")
+        assert page.locator("#decomposition-chart .waterfalllayer").count() == 1
+        assert page.inner_text("#reading").startswith("Slik leses det")
+    page.screenshot(path=str(ARTIFACTS / "09-flows.png"), full_page=True)
+
+    # an area by keyboard from the map page: type its name in the search box, press Enter
+    (level, code), name = sorted((k, v) for k, v in web_store.names.items() if k[0] == "bydel")[0]
+    page.goto(server + "/")
+    page.focus("#f-find")
+    page.keyboard.type(name)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith(f"/area/{level}/{code}")
+    assert name in page.inner_text("#area-title")
+
     context.close()
     assert not errors, errors
     host = urlparse(server).netloc

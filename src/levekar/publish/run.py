@@ -15,7 +15,7 @@ from levekar.flows.run import FlowsStage
 from levekar.indicators.catalogue import Catalogue, load_catalogue
 from levekar.indicators.disclosure import membership
 from levekar.indicators.run import compute_indicators
-from levekar.publish.store import area_polygons, write_store
+from levekar.publish.store import area_names, area_polygons, write_store
 from levekar.schema.validate import ExtractError, validate_extract
 from levekar.segregation.results import StoreSettings
 from levekar.segregation.results import store_tables as segregation_tables
@@ -33,6 +33,7 @@ def publish(
     force: bool = False,
     progress: Callable[[str, float], None] | None = None,
     extra: dict[str, pd.DataFrame] | None = None,
+    zonings: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Classify the published values and write the store (shared by the microdata and the aggregate-table
     run), with the later stages' `extra` tables. Returns the classification."""
@@ -43,7 +44,7 @@ def publish(
     # a store of a few indicators (aggregate tables) may leave every scheme without its inputs
     classification = classify_values(values, directions, schemes) if schemes else None
     say("writing", 0.86)
-    polygons = area_polygons(geography, levels)
+    polygons = area_polygons(geography, levels, area_names(geography, zonings))
     config = {**config, "classification": {"schemes": {s.id: s.version for s in schemes}, "skipped": skipped}}
     members = membership(levels, geography["grunnkrets"])
     write_store(
@@ -59,6 +60,15 @@ def publish(
         force=force,
     )
     return classification if classification is not None else pd.DataFrame()
+
+
+def _zonings(extract_dir: Path) -> pd.DataFrame | None:
+    """The extract's zonings (for the zone names), if it has any."""
+    if (p := extract_dir / "zonings.parquet").exists():
+        return pd.read_parquet(p)
+    if (p := extract_dir / "zonings.csv").exists():
+        return pd.read_csv(p, dtype=str)
+    return None
 
 
 def run(
@@ -120,6 +130,7 @@ def run(
         force,
         say,
         extra={**segregation, **flows.tables(values)},
+        zonings=_zonings(extract_dir),
     )
     say("done", 1.0)
     return {
@@ -182,7 +193,9 @@ def run_tables(
         "indicators": sorted(i.id for i in used.indicators),
         "disclosure": disclosure,
     }
-    classification = publish(values, levels, geography, used, inputs, config, synthetic, out, force, say)
+    classification = publish(
+        values, levels, geography, used, inputs, config, synthetic, out, force, say, zonings=zonings
+    )
     say("done", 1.0)
     return {
         "rows": len(values),

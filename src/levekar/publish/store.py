@@ -97,8 +97,30 @@ def ranges(values: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def area_polygons(geography: gpd.GeoDataFrame, levels: dict[str, pd.DataFrame]) -> gpd.GeoDataFrame:
-    """Polygons of every area at every level (grunnkretser as given, the rest dissolved from them)."""
+# the geography's name columns for its own levels (the data model: grunnkrets_name, bydel_name, kommune_name)
+NAME_COLUMNS = {"grunnkrets": "grunnkrets_name", "bydel": "bydel_name", "kommune": "kommune_name"}
+
+
+def area_names(geography: pd.DataFrame, zonings: pd.DataFrame | None = None) -> dict[str, dict[str, str]]:
+    """level → area code → name, from the geography's name columns and the zonings' `zone_name` (analysis
+    areas have none). Place names are public: they describe no one."""
+    out: dict[str, dict[str, str]] = {}
+    for level, col in NAME_COLUMNS.items():
+        if level in geography.columns and col in geography.columns:
+            d = geography[[level, col]].dropna().astype(str).sort_values([level, col]).drop_duplicates(level)
+            out[level] = dict(zip(d[level], d[col], strict=True))
+    if zonings is not None and {"zoning", "zone", "zone_name"} <= set(zonings.columns):
+        z = zonings[["zoning", "zone", "zone_name"]].dropna().astype(str).sort_values(["zoning", "zone", "zone_name"])
+        for name, f in z.drop_duplicates(["zoning", "zone"]).groupby("zoning", sort=True):
+            out[str(name)] = dict(zip(f["zone"], f["zone_name"], strict=True))
+    return out
+
+
+def area_polygons(
+    geography: gpd.GeoDataFrame, levels: dict[str, pd.DataFrame], names: dict[str, dict[str, str]] | None = None
+) -> gpd.GeoDataFrame:
+    """Polygons of every area at every level (grunnkretser as given, the rest dissolved from them), with the
+    area's `name` where `names` (default: `area_names(geography)`) has one."""
     g = geography[["grunnkrets", "kommune", "geometry"]]
     parts = [g.assign(level="grunnkrets", area_code=g["grunnkrets"])[["level", "area_code", "kommune", "geometry"]]]
     for name, m in {**levels, "country": g[["grunnkrets"]].assign(area_code="0")}.items():
@@ -108,6 +130,9 @@ def area_polygons(geography: gpd.GeoDataFrame, levels: dict[str, pd.DataFrame]) 
             d["kommune"] = None
         parts.append(d[["level", "area_code", "kommune", "geometry"]])
     out = pd.concat(parts, ignore_index=True).sort_values(["level", "area_code"]).reset_index(drop=True)
+    names = area_names(geography) if names is None else names
+    out["name"] = [names.get(lv, {}).get(str(c)) for lv, c in zip(out["level"], out["area_code"], strict=True)]
+    out = out[["level", "area_code", "name", "kommune", "geometry"]]
     return gpd.GeoDataFrame(out, geometry="geometry", crs=geography.crs)
 
 

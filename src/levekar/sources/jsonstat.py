@@ -244,6 +244,17 @@ def _number(v: float) -> int | float | None:
     return int(v) if float(v).is_integer() and abs(v) < 2**53 else float(v)
 
 
+def _cell(v: Any) -> int | float | str | None:
+    """A cell of an object column: numbers as `_number`, text as text, empty as null."""
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, bool | np.bool_):
+        return int(v)
+    if isinstance(v, int | float | np.integer | np.floating):
+        return _number(float(v))
+    return str(v)
+
+
 def to_jsonstat(
     frame: pd.DataFrame,
     dimensions: list[str],
@@ -294,8 +305,13 @@ def to_jsonstat(
     flat = np.ravel_multi_index(positions, size) if dimensions else np.zeros(len(frame), dtype=np.int64)
     n = int(np.prod(size)) if size else 1
     vals: list = [None] * n
-    for i, v in zip(flat.tolist(), frame[value].to_numpy(dtype=float).tolist(), strict=True):
-        vals[i] = _number(v)
+    col = frame[value]
+    if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        cells = [_number(v) for v in col.to_numpy(dtype=float).tolist()]
+    else:  # a table of mixed measures (a label beside the numbers): JSON-stat values may be strings
+        cells = [_cell(v) for v in col.tolist()]
+    for i, v in zip(flat.tolist(), cells, strict=True):
+        vals[i] = v
     out: dict[str, Any] = {"version": "2.0", "class": "dataset", "label": label}
     if source:
         out["source"] = source

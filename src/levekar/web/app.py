@@ -8,20 +8,23 @@ from a CDN and are switched off; the OpenAPI document is at /openapi.json and de
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+from collections import OrderedDict
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 import orjson
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from plotly.utils import PlotlyJSONEncoder
 
@@ -29,7 +32,7 @@ from levekar import __version__
 from levekar.classify.rules import SchemeError
 from levekar.classify.run import explain
 from levekar.classify.settlement import SettlementError, check_settlement
-from levekar.web import charts, i18n, views
+from levekar.web import charts, i18n, themes, views
 from levekar.web.store import NotFound, Store, load_store
 
 HERE = Path(__file__).resolve().parent
@@ -82,12 +85,89 @@ class SecurityHeaders:
         return await self.app(scope, receive, send_with_headers)
 
 
+class ResponseCache:
+    """The bytes of GET answers under /api/, kept (least recently used first out, up to `max_bytes`) and
+    keyed by the path and the sorted query: the store is read-only, so an answer never changes while the
+    server runs. A hit skips routing, validation and the handler; each answer carries an ETag, and a client
+    that sends it back (If-None-Match) gets 304 with no body. Only 200 answers are kept."""
+
+    def __init__(self, app, prefixes: tuple[str, ...] = ("/api/",), max_bytes: int = 256 << 20) -> None:
+        self.app = app
+        self.prefixes = prefixes
+        self.max_bytes = max_bytes
+        self.max_body = max_bytes // 16
+        self.entries: OrderedDict[tuple[str, tuple], tuple[bytes, list, bytes]] = OrderedDict()
+        self.size = 0
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(scope) -> tuple[str, tuple]:
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        return scope["path"], tuple(sorted(query))
+
+    async def __call__(self, scope, receive, send) -> None:
+        cacheable = scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
+        if not cacheable or not scope["path"].startswith(self.prefixes):
+            return await self.app(scope, receive, send)
+        key = self.key(scope)
+        hit = self.entries.get(key)
+        if hit is not None:
+            self.hits += 1
+            self.entries.move_to_end(key)
+            etag, headers, body = hit
+            if etag in _header(scope, b"if-none-match"):
+                await send({"type": "http.response.start", "status": 304, "headers": [(b"etag", etag)]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+            return
+        self.misses += 1
+        start: dict = {}
+        chunks: list[bytes] = []
+
+        async def capture(message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                if message["status"] != 200:
+                    return await send(message)
+                return  # held back until the body is whole: the ETag goes into the headers
+            if message["type"] != "http.response.body" or start.get("status") != 200:
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks)
+            etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in (b"etag", b"cache-control")]
+            headers += [(b"etag", etag), (b"cache-control", b"no-cache")]
+            if scope["method"] == "GET" and len(body) <= self.max_body:
+                self.entries[key] = (etag, headers, body)
+                self.size += len(body)
+                while self.size > self.max_bytes and self.entries:
+                    self.size -= len(self.entries.popitem(last=False)[1][2])
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        return await self.app(scope, receive, capture)
+
+
+def _header(scope, name: bytes) -> bytes:
+    for k, v in scope.get("headers", []):
+        if k == name:
+            return v
+    return b""
+
+
 class FastJSON(JSONResponse):
     """JSON by orjson (NaN → null, numpy scalars understood): the values and profile answers are large, and
     the standard encoder was most of their time."""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+Lang = Annotated[str, Query(pattern="^(nb|en)$")]
 
 
 class Fmt(StrEnum):
@@ -104,6 +184,12 @@ class ViewName(StrEnum):
     classification = "classification"
     values = "values"
     table = "table"
+    knn = "knn"
+    residential = "residential"
+    schools = "schools"
+    movers = "movers"
+    decomposition = "decomposition"
+    cohort = "cohort"
 
 
 def dumps(obj: Any) -> str:
@@ -129,6 +215,42 @@ def records(frame: pd.DataFrame) -> list[dict]:
     return [{c: clean(v) for c, v in zip(cols, row, strict=True)} for row in frame.itertuples(index=False)]
 
 
+def _int(v: str | None, name: str) -> int | None:
+    if v is None or v == "":
+        return None
+    try:
+        return int(v)
+    except ValueError as e:
+        raise HTTPException(422, f"{name} must be a whole number") from e
+
+
+def view_json(view: views.View) -> dict:
+    """A table view as the API gives it: numbers (null where the cell has a symbol) and the symbols."""
+    rows = []
+    frame, status = view.frame, view.status
+    for k in range(len(frame)):
+        rec = {d: clean(frame[d].iloc[k]) for d in view.dimensions}
+        symbols = {}
+        for m in view.measures:
+            s = status[m].iloc[k] if m in status else None
+            if isinstance(s, str) and s:
+                symbols[m] = s
+                rec[m] = None
+            else:
+                rec[m] = clean(frame[m].iloc[k])
+        if symbols:
+            rec["symbols"] = symbols
+        rows.append(rec)
+    return {
+        "title": view.title,
+        "dimensions": view.dimensions,
+        "measures": view.measures,
+        "labels": {c: view.labels.get(c, c) for c in [*view.dimensions, *view.measures]},
+        "note": view.note,
+        "rows": rows,
+    }
+
+
 def create_app(store: Store | str | Path) -> FastAPI:
     if not isinstance(store, Store):
         store = load_store(store)
@@ -147,6 +269,11 @@ def create_app(store: Store | str | Path) -> FastAPI:
     directions = dict(zip(store.catalogue["indicator_id"], store.catalogue["direction"], strict=True))
     updated = datetime.fromtimestamp((store.path / "manifest.json").stat().st_mtime, UTC).strftime("%Y-%m-%d")
 
+    # the cache inside the security headers: a cached answer gets them as a fresh one does.
+    # LEVEKAR_WEB_CACHE_MB sets its size per process (0: no cache)
+    cache_mb = int(os.environ.get("LEVEKAR_WEB_CACHE_MB", "256"))
+    if cache_mb > 0:
+        app.add_middleware(ResponseCache, max_bytes=cache_mb << 20)
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(NotFound)
@@ -257,7 +384,23 @@ def create_app(store: Store | str | Path) -> FastAPI:
             if len(rows) > 200_000:
                 raise HTTPException(413, "too many rows: filter by indicator, level, area or year")
             return views.query_view(store, rows, lang)
-        return views.table_view(store, need("name"), lang)
+        if view is ViewName.table:
+            return views.table_view(store, need("name"), lang)
+        if view is ViewName.knn:
+            return themes.knn_view(store, lang, p.get("group"))
+        if view is ViewName.residential:
+            return themes.residential_view(store, lang, p.get("scope"), p.get("unit_level"), p.get("group"))
+        if view is ViewName.schools:
+            return themes.school_view(
+                store, need("part"), lang, _int(p.get("year"), "year"), p.get("group"), p.get("kommune")
+            )
+        level, code = need("level"), need("area")
+        pair = themes.parse_pair(store, level, code, p.get("pair"), lang)
+        if view is ViewName.movers:
+            return themes.movers_view(store, level, code, pair, lang)
+        if view is ViewName.decomposition:
+            return themes.decomposition_view(store, level, code, pair, p.get("indicator"), lang)
+        return themes.cohort_view(store, level, code, pair, lang)
 
     def filtered_values(indicator, level, area, year, breakdown, breakdown_value, pooled) -> pd.DataFrame:
         if area is not None and level is None:
@@ -305,7 +448,13 @@ def create_app(store: Store | str | Path) -> FastAPI:
         info = store.indicator(indicator)
         codes = [f["id"] for f in store.geojson.get(level, {}).get("features", [])]
         fig = charts.map_figure(
-            lang, store.slice(indicator, level, year, breakdown, breakdown_value), codes, level, info, view.title
+            lang,
+            store.slice(indicator, level, year, breakdown, breakdown_value),
+            codes,
+            level,
+            info,
+            view.title,
+            store.names,
         )
         country = store.slice(indicator, "country", year, breakdown, breakdown_value)
         country_value = None
@@ -359,7 +508,7 @@ def create_app(store: Store | str | Path) -> FastAPI:
         trend = store.check_indicator(trend or (screening[0] if screening else store.indicator_ids[0]))
         trows = store.area_values(level, code)
         trows = trows[(trows["indicator_id"] == trend) & (trows["breakdown"] == "total") & (trows["pooled_years"] == 1)]
-        name = i18n.area_name(lang, level, code)
+        name = store.area_label(lang, level, code)
         cls = store.area_classification(level, code)
         cls = cls[cls["year"] == year].sort_values("scheme")
         children = []
@@ -384,8 +533,24 @@ def create_app(store: Store | str | Path) -> FastAPI:
                 "children": children,
                 "downloads": downloads("profile", level=level, area=code, year=year, lang=lang),
                 "trend_downloads": downloads("trend", level=level, area=code, lang=lang),
+                "themes_links": related(lang, level, code),
             },
         )
+
+    def related(lang: str, level: str, code: str) -> list[tuple[str, str]]:
+        """The dedicated views that have this area: its flows, its kommune's schools, its segregation."""
+        out = []
+        if themes.flow_pairs(store, level, code):
+            out.append((f"/flows/{level}/{code}", f"{i18n.t(lang, 'flows')}"))
+        k = store.kommune_of(level, code)
+        if k and k in themes.school_options(store).get("kommuner", []) and level in ("kommune", "bydel"):
+            out.append((f"/schools?kommune={k}", i18n.t(lang, "schools")))
+        scopes = themes.residential_options(store).get("scopes", [])
+        if f"{level}:{code}" in scopes:
+            out.append((f"/segregation?scope={level}:{code}#h-residential", i18n.t(lang, "residential_title")))
+        elif level == "kommune" and themes.table(store, themes.KNN) is not None:
+            out.append(("/segregation", i18n.t(lang, "segregation")))
+        return out
 
     @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
     def compare_page(
@@ -401,7 +566,7 @@ def create_app(store: Store | str | Path) -> FastAPI:
             areas = ",".join([f"{lv}:{c}" for c in first] + (["kommune:" + k] if (k := kommune_default()) else []))
         picked = views.parse_areas(store, areas)
         view = views.compare_view(store, picked, year, lang)
-        labels = {f"{lv}:{c}": i18n.area_name(lang, lv, c) for lv, c in picked}
+        labels = {f"{lv}:{c}": store.area_label(lang, lv, c) for lv, c in picked}
         rows = view.frame.assign(
             suppressed=view.status["value"].eq(views.SUPPRESSED).to_numpy(),
         )
@@ -477,6 +642,205 @@ def create_app(store: Store | str | Path) -> FastAPI:
     def api_page(request: Request) -> HTMLResponse:
         paths = [(p, sorted(m)) for p, m in app.openapi()["paths"].items()]
         return page(request, "api.html", {"paths": paths})
+
+    # ---------- segregation, schools, flows ----------
+    @app.get("/segregation", response_class=HTMLResponse, include_in_schema=False)
+    def segregation_page(
+        request: Request,
+        group: Annotated[str | None, Query(pattern=CODE)] = None,
+        measure: Annotated[str, Query(pattern=CODE)] = "dissimilarity",
+        scope: Annotated[str | None, Query(max_length=80, pattern=r"^[A-Za-z0-9_.:\-]{1,80}$")] = None,
+        unit_level: Annotated[str | None, Query(pattern=CODE)] = None,
+        rgroup: Annotated[str | None, Query(pattern=CODE)] = None,
+    ) -> HTMLResponse:
+        lang = lang_of(request)
+        ctx: dict = {"knn": None, "residential": None, "measure": measure}
+        if themes.table(store, themes.KNN) is not None:
+            v = themes.knn_view(store, lang, group)
+            if measure not in v.measures:
+                raise NotFound(f"unknown measure {measure!r}; known: {', '.join(v.measures)}")
+            ctx["knn"] = {
+                "view": v,
+                "group": v.name.removeprefix("knn_"),
+                "options": themes.knn_options(store),
+                "figure": dumps(themes.knn_figure(lang, v, measure)),
+                "measures": [m for m in themes.KNN_MEASURES if m in v.measures],
+                "downloads": downloads("knn", group=group, lang=lang),
+            }
+        if themes.residential_frame(store) is not None:
+            v = themes.residential_view(store, lang, scope, unit_level, rgroup)
+            ctx["residential"] = {
+                "view": v,
+                "options": themes.residential_options(store),
+                "scope": scope,
+                "unit_level": unit_level,
+                "group": rgroup,
+                "figure": dumps(themes.residential_figure(lang, v)),
+                "downloads": downloads("residential", scope=scope, unit_level=unit_level, group=rgroup, lang=lang),
+            }
+        return page(request, "segregation.html", ctx)
+
+    @app.get("/schools", response_class=HTMLResponse, include_in_schema=False)
+    def schools_page(
+        request: Request,
+        kommune: Annotated[str | None, Query(pattern=CODE)] = None,
+        year: int | None = None,
+        group: Annotated[str | None, Query(pattern=CODE)] = None,
+    ) -> HTMLResponse:
+        lang = lang_of(request)
+        opts = themes.school_options(store)
+        if not opts:
+            return page(request, "schools.html", {"parts": None, "opts": opts})
+        kommune = themes.pick(kommune, opts["kommuner"], "kommune")
+        year = int(themes.pick(year, opts["years"][::-1], "year"))
+        group = themes.pick(group, themes.prefer(opts["groups"], "immigrant_background"), "group")
+        parts = {}
+        for part, name in themes.SCHOOL_TABLES.items():
+            if name not in store.extra:
+                continue
+            v = themes.school_view(store, part, lang, year, group, kommune)
+            parts[part] = {
+                "view": v,
+                "downloads": downloads("schools", part=part, kommune=kommune, year=year, group=group, lang=lang),
+            }
+        figure = dumps(themes.institution_figure(lang, parts["indices"]["view"])) if "indices" in parts else None
+        return page(
+            request,
+            "schools.html",
+            {"parts": parts, "opts": opts, "kommune": kommune, "year": year, "group": group, "figure": figure},
+        )
+
+    @app.get("/flows", response_class=HTMLResponse, include_in_schema=False)
+    def flows_index(
+        request: Request,
+        area: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}:[A-Za-z0-9_.\-]{1,64}$")] = None,
+    ) -> Response:
+        if area:  # the picker's level:code, without JavaScript
+            level, code = area.split(":", 1)
+            store.check_area(level, code)
+            return RedirectResponse(f"/flows/{level}/{code}", status_code=303)
+        areas = themes.flow_areas(store)
+        return page(request, "flows.html", {"picker": areas, "flows": None})
+
+    @app.get("/flows/{level}/{code}", response_class=HTMLResponse, include_in_schema=False)
+    def flows_page(
+        request: Request,
+        level: Annotated[str, PathParam(pattern=CODE)],
+        code: Annotated[str, PathParam(pattern=CODE)],
+        pair: Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{4}$")] = None,
+        indicator: Annotated[str | None, Query(pattern=CODE)] = None,
+    ) -> HTMLResponse:
+        lang = lang_of(request)
+        store.check_area(level, code)
+        pr = themes.parse_pair(store, level, code, pair, lang)
+        movers = themes.movers_view(store, level, code, pr, lang)
+        ctx: dict = {
+            "level": level,
+            "code": code,
+            "name": store.area_label(lang, level, code),
+            "pair": pr,
+            "pairs": themes.flow_pairs(store, level, code),
+            "movers": movers,
+            "movers_figure": dumps(themes.movers_figure(lang, movers)),
+            "picker": themes.flow_areas(store),
+            "decomposition": None,
+            "cohort": None,
+        }
+        q = {"level": level, "area": code, "pair": f"{pr[0]}-{pr[1]}", "lang": lang}
+        ctx["movers_downloads"] = downloads("movers", **q)
+        choices = themes.decomposition_indicators(store, level, code, pr)
+        if choices:
+            ind = themes.pick(indicator, choices, "indicator")
+            d = themes.decomposition_view(store, level, code, pr, ind, lang)
+            ctx["decomposition"] = {
+                "view": d,
+                "indicator": ind,
+                "choices": choices,
+                "figure": dumps(themes.decomposition_figure(lang, d)),
+                "downloads": downloads("decomposition", indicator=ind, **q),
+            }
+        if themes.table(store, themes.FLOWS["cohort"]) is not None:
+            ctx["cohort"] = {
+                "view": themes.cohort_view(store, level, code, pr, lang),
+                "downloads": downloads("cohort", **q),
+            }
+        return page(request, "flows.html", ctx)
+
+    @app.get("/find", response_class=HTMLResponse, include_in_schema=False)
+    def find_page(
+        request: Request,
+        q: Annotated[str, Query(max_length=80)] = "",
+        level: Annotated[str | None, Query(pattern=CODE)] = None,
+    ) -> Response:
+        """The keyboard way to an area: a code or (part of) a name → its profile, or the list of matches."""
+        hits = store.search(q, level)
+        if len(hits) == 1 or (hits and hits[0][2]):
+            lv, c, _ = hits[0]
+            return RedirectResponse(f"/area/{lv}/{c}", status_code=303)
+        return page(request, "find.html", {"q": q, "hits": hits[:200]}, status_code=200 if hits else 404)
+
+    @app.get("/api/segregation/knn", tags=["segregation"], summary="K-nearest-neighbour profiles over K by year")
+    def api_knn(group: Annotated[str | None, Query(pattern=CODE)] = None, lang: Lang = "nb") -> dict:
+        return view_json(themes.knn_view(store, lang, group))
+
+    @app.get(
+        "/api/segregation/indices",
+        tags=["segregation"],
+        summary="Residential segregation indices by year for one scope, unit level and group",
+    )
+    def api_residential(
+        scope: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.:\-]{1,80}$")] = None,
+        unit_level: Annotated[str | None, Query(pattern=CODE)] = None,
+        group: Annotated[str | None, Query(pattern=CODE)] = None,
+        lang: Lang = "nb",
+    ) -> dict:
+        """`scope` is level:code (e.g. kommune:0301). 404 with a message when the store has no such table."""
+        return view_json(themes.residential_view(store, lang, scope, unit_level, group))
+
+    @app.get("/api/schools/{part}", tags=["schools"], summary="School and kindergarten tables for a kommune and year")
+    def api_schools(
+        part: Annotated[str, PathParam(pattern=CODE)],
+        kommune: Annotated[str | None, Query(pattern=CODE)] = None,
+        year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+        group: Annotated[str | None, Query(pattern=CODE)] = None,
+        lang: Lang = "nb",
+    ) -> dict:
+        """`part`: classes (NOU 2020:16 table 3.5), uptake, contrast, kindergarten, indices, composition.
+        Suppressed cells are null with the symbol `:` under `symbols`."""
+        return view_json(themes.school_view(store, part, lang, year, group, kommune))
+
+    @app.get("/api/flows/{level}/{code}", tags=["flows"], summary="Movers, change decomposition and fixed cohort")
+    def api_flows(
+        level: Annotated[str, PathParam(pattern=CODE)],
+        code: Annotated[str, PathParam(pattern=CODE)],
+        pair: Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{4}$")] = None,
+        indicator: Annotated[str | None, Query(pattern=CODE)] = None,
+        lang: Lang = "nb",
+    ) -> dict:
+        """`pair` is FROM-TO (default: the latest neighbouring pair). The decomposition is there for the pairs
+        the store decomposes (first → last, the last neighbouring pair), else null."""
+        store.check_area(level, code)
+        pr = themes.parse_pair(store, level, code, pair, lang)
+        dec = None
+        if themes.decomposition_indicators(store, level, code, pr):
+            dec = view_json(themes.decomposition_view(store, level, code, pr, indicator, lang))
+        cohort = None
+        if themes.table(store, themes.FLOWS["cohort"]) is not None:
+            cohort = view_json(themes.cohort_view(store, level, code, pr, lang))
+        return {
+            "level": level,
+            "area_code": code,
+            "year_from": pr[0],
+            "year_to": pr[1],
+            "pairs": [f"{a}-{b}" for a, b in themes.flow_pairs(store, level, code)],
+            "movers": view_json(themes.movers_view(store, level, code, pr, lang)),
+            "decomposition": dec,
+            "cohort": cohort,
+        }
+
+    @app.get("/tables", response_class=HTMLResponse, include_in_schema=False)
+    def tables_index(request: Request) -> HTMLResponse:
+        return page(request, "tables.html", {"tables": sorted(store.extra.items())})
 
     # ---------- downloads ----------
     @app.get("/download/{view}.{fmt}", tags=["downloads"], summary="Any table view as CSV, Excel or JSON-stat 2.0")
@@ -604,7 +968,6 @@ def create_app(store: Store | str | Path) -> FastAPI:
             r["difference_text"] = i18n.percent_difference(lang, r["relative_difference_country"])
             r["trend"] = trends.get(r["indicator_id"], [])
             out.append(r)
-        cls = store.area_classification(level, code)
         return FastJSON(
             {
                 "level": level,
@@ -613,7 +976,7 @@ def create_app(store: Store | str | Path) -> FastAPI:
                 "synthetic": store.synthetic,
                 "kommune": store.kommune_of(level, code),
                 "indicators": out,
-                "classification": records(cls[cls["year"] == year]),
+                "classification": [r for r in store.classification_records(level, code) if r["year"] == year],
             }
         )
 
@@ -705,3 +1068,12 @@ def create_app(store: Store | str | Path) -> FastAPI:
         return {"name": name, "total": len(f), "offset": offset, "rows": records(f.iloc[offset : offset + limit])}
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app for `levekar serve --workers N` (uvicorn imports it in each worker process): the store named
+    by LEVEKAR_WEB_STORE."""
+    path = os.environ.get("LEVEKAR_WEB_STORE")
+    if not path:
+        raise RuntimeError("LEVEKAR_WEB_STORE names no store")
+    return create_app(path)

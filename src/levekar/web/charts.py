@@ -57,15 +57,18 @@ def map_figure(
     level: str,
     indicator: dict,
     title: str,
+    names: dict[tuple[str, str], str] | None = None,
 ) -> dict:
-    """Values, suppressed cells and areas without a row as three traces (the last two in fixed greys)."""
+    """Values, suppressed cells and areas without a row as three traces (the last two in fixed greys);
+    `names` ((level, code) → place name) puts the name beside the code in the tooltips."""
     kind = indicator.get("kind", "share")
     direction = indicator.get("direction", "neutral")
     by_code = {r["area_code"]: r for r in rows.to_dict("records")}
     shown = [c for c in all_codes if c in by_code and not by_code[c]["suppressed"] and _ok(by_code[c]["value"])]
     hidden = [c for c in all_codes if c in by_code and by_code[c]["suppressed"]]
     missing = [c for c in all_codes if c not in shown and c not in hidden]
-    name = {c: i18n.area_name(lang, level, c) for c in all_codes}
+    names = names or {}
+    name = {c: i18n.area_name(lang, level, c, names.get((level, c))) for c in all_codes}
     scale = WORSE_HIGH if direction in ("higher_is_worse", "higher_is_better") else NEUTRAL
     traces = [
         {
@@ -118,8 +121,16 @@ def map_figure(
     }
 
 
-def category_map(lang: str, rows: pd.DataFrame, all_codes: list[str], level: str, title: str) -> dict:
+def category_map(
+    lang: str,
+    rows: pd.DataFrame,
+    all_codes: list[str],
+    level: str,
+    title: str,
+    names: dict[tuple[str, str], str] | None = None,
+) -> dict:
     """A categorical map (classification): one trace per category, in the order given."""
+    names = names or {}
     traces = []
     cats = list(dict.fromkeys(rows["category"].tolist()))
     for k, cat in enumerate(cats):
@@ -138,7 +149,9 @@ def category_map(lang: str, rows: pd.DataFrame, all_codes: list[str], level: str
                 "showlegend": True,
                 "marker": {"line": {"color": "#ffffff", "width": 0.5}},
                 "hovertext": [
-                    f"<b>{i18n.area_name(lang, level, c)}</b><br>{i18n.category_name(lang, str(cat))}" for c in codes
+                    f"<b>{i18n.area_name(lang, level, c, names.get((level, c)))}</b><br>"
+                    f"{i18n.category_name(lang, str(cat))}"
+                    for c in codes
                 ],
                 "hoverinfo": "text",
             }

@@ -45,7 +45,7 @@ def render_report(store: Store, kommune: str, lang: str = "nb", year: int | None
 
     # 1. the kommune against the country
     rows = views.profile_rows(store, "kommune", kommune, year)
-    name = i18n.area_name(lang, "kommune", kommune)
+    name = store.area_label(lang, "kommune", kommune)
     figures["profile"] = charts.profile_figure(lang, rows, store.indicators, f"{name}, {year}")
     profile = views.profile_view(store, "kommune", kommune, year, lang)
 
@@ -56,7 +56,7 @@ def render_report(store: Store, kommune: str, lang: str = "nb", year: int | None
         sl = sl[sl["area_code"].isin(codes)]
         info = store.indicator(ind)
         title = i18n.indicator_title(lang, info)
-        fig = charts.map_figure(lang, sl, codes, level, info, title)
+        fig = charts.map_figure(lang, sl, codes, level, info, title, store.names)
         fig["layout"]["height"] = 420
         key = f"map_{ind}"
         figures[key], geo_of[key] = fig, "areas"
@@ -81,7 +81,7 @@ def render_report(store: Store, kommune: str, lang: str = "nb", year: int | None
         t = t.sort_values(
             ["category", "area_code"], key=lambda s: s.map(order).fillna(9) if s.name == "category" else s
         )
-        figures["tiers"] = charts.category_map(lang, t, codes, level, i18n.scheme_name(lang, "tiers"))
+        figures["tiers"] = charts.category_map(lang, t, codes, level, i18n.scheme_name(lang, "tiers"), store.names)
         geo_of["tiers"] = "areas"
         tiers = {
             "counts": t["category"].value_counts().to_dict(),

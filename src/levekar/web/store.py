@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from levekar.web import i18n
 from levekar.web.geo import to_geojson
 
 CORE_TABLES = ("indicator_values", "indicator_ranges", "areas", "area_grunnkrets", "catalogue", "classification")
@@ -244,6 +245,45 @@ class Store:
         pos = self.cls_by_area.get((level, code))
         return self.classification.iloc[pos if pos is not None else EMPTY]
 
+    def classification_records(self, level: str, code: str) -> list[dict]:
+        """The area's classification rows as JSON-ready dicts (made once per area: the profile API's hot path
+        must not build a frame per request)."""
+        self.check_area(level, code)
+        got = self._cls_records.get((level, code))
+        if got is None:
+            pos = self.cls_by_area.get((level, code), EMPTY)
+            got = self._cls_records[(level, code)] = _json_records(self.classification.iloc[pos])
+        return got
+
+    def area_label(self, lang: str, level: str, code: str) -> str:
+        """The area's name beside its code when the store has the name, else a code label."""
+        return i18n.area_name(lang, level, code, self.names.get((level, code)))
+
+    def search(self, q: str, level: str | None = None) -> list[tuple[str, str, bool]]:
+        """Areas whose code or name contains `q` (case-insensitive): (level, code, exact), exact matches of
+        the code or the whole name first, then coarse levels before fine ones."""
+        q = q.strip().casefold()
+        if not q:
+            return []
+        # "Name (level code)" as the search box offers it: the code in the brackets decides
+        if q.endswith(")") and "(" in q:
+            inner = q.rsplit("(", 1)[1].rstrip(")").split()
+            q = inner[-1] if inner else q
+        if level is not None:
+            self.check_level(level)
+        order = {lv: i for i, lv in enumerate(self.levels)}
+        hits = []
+        for (lv, code), name in self._search_keys():
+            if level is not None and lv != level:
+                continue
+            c, n = code.casefold(), (name or "").casefold()
+            if q in c or (n and q in n):
+                hits.append((lv, code, q in (c, n)))
+        return sorted(hits, key=lambda h: (not h[2], order.get(h[0], 99), h[1]))
+
+    def _search_keys(self) -> list[tuple[tuple[str, str], str | None]]:
+        return [(k, self.names.get(k)) for k in self.area_index if k[0] != "country"]
+
     def kommune_of(self, level: str, code: str) -> str | None:
         k = self.area(level, code).get("kommune")
         if level == "kommune":
@@ -286,6 +326,13 @@ class Store:
     def __post_init__(self) -> None:
         self._indicators = {r["indicator_id"]: r for r in self.catalogue.to_dict("records")}
         self.area_index = {(r["level"], r["area_code"]): r for r in self.areas.to_dict("records")}
+        # place names, where the store has them (stores written before names were published have none)
+        names = self.areas["name"] if "name" in self.areas else pd.Series(None, index=self.areas.index)
+        self.names = {
+            (lv, c): str(n)
+            for lv, c, n in zip(self.areas["level"], self.areas["area_code"], names, strict=True)
+            if isinstance(n, str) and n
+        }
         pairs = self.values[["breakdown", "breakdown_value"]].drop_duplicates()
         self.breakdowns = sorted(map(tuple, pairs.to_numpy().tolist()), key=lambda p: (p[0] != "total", p[0], p[1]))
         v = self.values
@@ -298,6 +345,22 @@ class Store:
         self.by_indicator = v.groupby("indicator_id", sort=False).indices
         self.level_set = set(self.areas["level"])
         self.cls_by_area = self.classification.groupby(["level", "area_code"], sort=False).indices
+        self._cls_records: dict[tuple[str, str], list[dict]] = {}
+
+
+def _json_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts of plain Python values (NaN → None)."""
+    cols = {}
+    for c in frame.columns:
+        a = frame[c].to_numpy()
+        if a.dtype.kind == "f":
+            o = a.astype(object)
+            o[np.isnan(a)] = None
+            cols[c] = o.tolist()
+        else:
+            cols[c] = [None if v is pd.NA else v for v in a.tolist()]
+    names = list(cols)
+    return [dict(zip(names, row, strict=True)) for row in zip(*cols.values(), strict=True)]
 
 
 def _clean(frame: pd.DataFrame) -> pd.DataFrame:

@@ -9,12 +9,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from levekar.sources.jsonstat import to_jsonstat
 from levekar.web import i18n
-from levekar.web.jsonstat import dataset
 from levekar.web.store import NotFound, Store
 
 SUPPRESSED, MISSING, NOTHING = ":", "..", "-"
-COUNTS = ("numerator", "denominator")
+CONTENTS = "contents"
+# counts are written as whole numbers (the later stages' tables store them as floats, NaN where suppressed)
+COUNTS = (
+    "numerator", "denominator", "enrolled", "resident", "local", "count", "total", "persons", "persons_from",
+    "persons_to", "units", "schools", "classified", "in_area", "elsewhere_in_kommune", "other_kommune",
+    "emigrated", "died", "unrecorded",
+)  # fmt: skip
 
 
 @dataclass
@@ -29,10 +35,12 @@ class View:
     category_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     roles: dict[str, list[str]] = field(default_factory=dict)
     note: str = ""
+    decimals: dict[str, int] = field(default_factory=dict)  # per measure; one decimal when not given
 
     def column(self, column: str) -> list[str]:
         """A column as shown and written to CSV: a symbol, a formatted number or text."""
-        values = [_format(v, column) for v in self.frame[column].tolist()]
+        digits = self.decimals.get(column, 1)
+        values = [_format(v, column, digits) for v in self.frame[column].tolist()]
         if column in self.status:
             symbols = self.status[column].tolist()
             values = [s if isinstance(s, str) and s else v for v, s in zip(values, symbols, strict=True)]
@@ -91,17 +99,34 @@ class View:
         return buf.getvalue()
 
     def jsonstat(self, synthetic: bool, updated: str | None = None) -> dict:
-        measures = self.measures
-        return dataset(
-            self.frame,
-            self.dimensions,
-            measures,
-            status=self.status,
-            labels=self.labels,
-            category_labels=self.category_labels,
-            roles=self.roles,
-            title=self.title,
+        """JSON-stat 2.0 by the shared writer (`levekar.sources.jsonstat.to_jsonstat`): the view's dimensions,
+        then a `contents` dimension (role `metric`) over the measures; a cell with a symbol has no number."""
+        dims, measures = self.dimensions, self.measures
+        long = self.frame[[*dims, *measures]].melt(
+            id_vars=dims, value_vars=measures, var_name=CONTENTS, value_name="__value"
+        )
+        symbols = [self.status[m] if m in self.status else pd.Series(None, index=self.frame.index) for m in measures]
+        long["__status"] = pd.concat(symbols, ignore_index=True).to_numpy(dtype=object)
+        marked = long["__status"].map(lambda s: isinstance(s, str) and s != "").to_numpy(dtype=bool)
+        long["__status"] = long["__status"].where(marked, None)
+        if marked.any():
+            long["__value"] = long["__value"].astype(object).where(~marked, None)
+        order = {d: [str(c) for c in dict.fromkeys(self.frame[d].tolist())] for d in dims}  # as the table reads
+        order[CONTENTS] = list(measures)
+        labels: dict = {d: dict(self.category_labels[d]) for d in dims if d in self.category_labels}
+        labels[CONTENTS] = {m: self.labels.get(m, m) for m in measures}
+        return to_jsonstat(
+            long,
+            [*dims, CONTENTS],
+            value="__value",
+            status="__status",
+            label=self.title,
+            source="levekår",
             updated=updated,
+            labels=labels,
+            titles={d: self.labels.get(d, d) for d in [*dims, CONTENTS]},
+            order=order,
+            roles={**{k: list(v) for k, v in self.roles.items()}, "metric": [CONTENTS]},
             extension={"synthetic": synthetic, "symbols": {":": "suppressed", "..": "missing", "-": "nothing"}},
         )
 
@@ -115,7 +140,7 @@ def _excel(v):
     return str(v)
 
 
-def _format(v, column: str) -> str:
+def _format(v, column: str, digits: int = 1) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
         return MISSING
     if isinstance(v, bool | np.bool_):
@@ -125,7 +150,7 @@ def _format(v, column: str) -> str:
     if isinstance(v, float | np.floating):
         if column in COUNTS and float(v).is_integer():
             return str(int(v))
-        return f"{float(v):.1f}"
+        return f"{float(v):.{digits}f}"
     return str(v)
 
 
@@ -220,7 +245,7 @@ def _values_view(
     }
     if "area_code" in dims and rows["level"].nunique() == 1:
         lv = rows["level"].iloc[0] if len(rows) else ""
-        cats["area_code"] = {c: i18n.area_name(lang, lv, c) for c in rows["area_code"].unique()}
+        cats["area_code"] = {c: store.area_label(lang, lv, c) for c in rows["area_code"].unique()}
     roles = {"time": ["year"]} if "year" in dims else {}
     if "area_code" in dims:
         roles["geo"] = ["area_code"]
@@ -266,7 +291,7 @@ def profile_rows(store: Store, level: str, code: str, year: int) -> pd.DataFrame
 def profile_view(store: Store, level: str, code: str, year: int, lang: str) -> View:
     rows = profile_rows(store, level, code, year)
     measures = [*VALUE_MEASURES, "relative_difference_kommune", "significance_kommune"]
-    title = f"{i18n.t(lang, 'profile')}: {i18n.area_name(lang, level, code)}, {year}"
+    title = f"{i18n.t(lang, 'profile')}: {store.area_label(lang, level, code)}, {year}"
     return _values_view(store, rows, ["indicator_id"], f"profile_{level}_{code}_{year}", title, lang, measures)
 
 
@@ -276,7 +301,7 @@ def trend_view(store: Store, level: str, code: str, lang: str) -> View:
     order = {i: k for k, i in enumerate(store.indicator_ids)}
     rows = rows.sort_values(["indicator_id", "year"], key=lambda s: s.map(order) if s.name == "indicator_id" else s)
     measures = ["value", "ci_low", "ci_high", "value_kommune", "value_country"]
-    title = f"{i18n.t(lang, 'trend')}: {i18n.area_name(lang, level, code)}"
+    title = f"{i18n.t(lang, 'trend')}: {store.area_label(lang, level, code)}"
     return _values_view(store, rows, ["indicator_id", "year"], f"trend_{level}_{code}", title, lang, measures)
 
 
@@ -303,7 +328,7 @@ def compare_view(store: Store, areas: list[tuple[str, str]], year: int, lang: st
     )
     measures = ["value", "ci_low", "ci_high", "label", "significance_country"]
     v = _values_view(store, rows, ["indicator_id", "area"], f"compare_{year}", i18n.t(lang, "compare"), lang, measures)
-    v.category_labels["area"] = {f"{lv}:{c}": i18n.area_name(lang, lv, c) for lv, c in areas}
+    v.category_labels["area"] = {f"{lv}:{c}": store.area_label(lang, lv, c) for lv, c in areas}
     v.labels["area"] = i18n.t(lang, "area")
     return v
 
@@ -340,7 +365,7 @@ def classification_view(
         measures=measures,
         status=status,
         labels=_measure_labels(lang),
-        category_labels={"area_code": {a: i18n.area_name(lang, level, a) for a in frame["area_code"]}},
+        category_labels={"area_code": {a: store.area_label(lang, level, a) for a in frame["area_code"]}},
         roles={"geo": ["area_code"]},
     )
 
