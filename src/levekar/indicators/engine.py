@@ -21,6 +21,16 @@ from levekar.indicators.facts import moves
 Z95 = 1.959963984540054
 TOTAL = "total"
 SUMMED = ["numerator", "denominator", "sum_squares"]
+UNITS = 10_000  # a mean's values are summed exactly in units of 1/UNITS
+
+
+def _from_units(total: ir.Value, scale: int) -> ir.Value:
+    """An exact decimal sum of whole units as a double, the same on every engine: the quotient and the
+    remainder by `scale` are whole numbers a double holds exactly (below 2⁵³), then one IEEE division and
+    one addition. (A plain cast of a 38-digit decimal to double rounds differently on DuckDB and Spark.)"""
+    rest = total % scale
+    whole = ((total - rest) / scale).cast("decimal(38, 0)")
+    return whole.cast("float64") + rest.cast("float64") / scale
 
 
 def _as_column(expr: ir.Value, t: ir.Table) -> ir.Column:
@@ -52,21 +62,27 @@ def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
         t = facts.mutate(breakdown=ibis.literal(dim), breakdown_value=value)
         aggs = {}
         ids = []
+        means = set()
         for i in inds:
             for n, (cid, population, numerator) in enumerate(_count_specs(i)):
                 col = f"{i.id}__{n}"
                 ids.append((cid, col))
+                if i.kind == "mean":
+                    means.add(col)
                 pop = _as_column(compile_expr(population, t), t).fill_null(False)
                 if i.kind == "mean":
-                    # exact decimal sums: a parallel float sum changes in its last bits from run to run
-                    x = _as_column(compile_expr(i.value, t), t).cast("float64").round(4).cast("decimal(38, 4)")
-                    pop = pop & x.notnull()
-                    aggs[f"{col}__num"] = ibis.ifelse(pop, x, 0).sum()
-                    aggs[f"{col}__ss"] = ibis.ifelse(pop, (x * x).cast("decimal(38, 8)"), 0).sum()
+                    # exact sums of the values in whole units of 1e-4 (decimals): a parallel float sum changes
+                    # in its last bits from run to run. Rounding x·10⁴ to a whole number is the same on every
+                    # engine (DuckDB rounds the double, Spark its shortest decimal form, which never differ at
+                    # .5), unlike rounding to 4 places, which Spark does on the decimal form and DuckDB on x·10⁴
+                    units = (_as_column(compile_expr(i.value, t), t).cast("float64") * UNITS).round()
+                    units = units.cast("decimal(18, 0)")
+                    pop = pop & units.notnull()
+                    aggs[f"{col}__num"] = ibis.ifelse(pop, units, 0).cast("decimal(38, 0)").sum()
+                    aggs[f"{col}__ss"] = ibis.ifelse(pop, units * units, 0).cast("decimal(38, 0)").sum()
                 else:
                     num = _as_column(compile_expr(numerator, t), t).fill_null(False)
                     aggs[f"{col}__num"] = (pop & num).sum().cast("float64")
-                    aggs[f"{col}__ss"] = ibis.literal(0.0)
                 aggs[f"{col}__den"] = pop.sum()
         wide = t.group_by(["grunnkrets", "year", "breakdown", "breakdown_value"]).aggregate(**aggs)
         for cid, col in ids:
@@ -77,9 +93,9 @@ def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
                     "breakdown",
                     "breakdown_value",
                     indicator_id=ibis.literal(cid),
-                    numerator=wide[f"{col}__num"].cast("float64"),
+                    numerator=_from_units(wide[f"{col}__num"], UNITS) if col in means else wide[f"{col}__num"],
                     denominator=wide[f"{col}__den"].cast("int64"),
-                    sum_squares=wide[f"{col}__ss"].cast("float64"),
+                    sum_squares=_from_units(wide[f"{col}__ss"], UNITS * UNITS) if col in means else 0.0,
                 )
             )
     return ibis.union(*parts)
@@ -106,21 +122,24 @@ def medians(facts: ir.Table, catalogue: Catalogue, members: pd.DataFrame) -> pd.
             bv = ibis.literal(TOTAL) if dim == TOTAL else f[catalogue.breakdowns[dim]["column"]].cast("string")
             t = f.select("grunnkrets", "year", breakdown_value=bv, x=compile_expr(i.value, f).cast("float64"))
             t = t.join(area, "grunnkrets")
+            # sorting the collected list (not an ordered aggregate, which Spark's SQL lacks) runs everywhere
             a = t.group_by(["level", "area_code", "year", "breakdown_value"]).aggregate(
-                denominator=t.x.count(), xs=t.x.collect(order_by=t.x)
+                denominator=t.x.count(), xs=t.x.collect().sort()
             )
             half = Z95 * a.denominator.cast("float64").sqrt() / 2
             lo = (a.denominator / 2 - half).round().cast("int64").clip(lower=1)
             hi = (1 + a.denominator / 2 + half).round().cast("int64").clip(upper=a.denominator)
+            # positions as int32: Spark indexes arrays with INT only (no list has 2³¹ values)
+            mid_lo, mid_hi = ((a.denominator - 1) // 2).cast("int32"), (a.denominator // 2).cast("int32")
             a = a.select(
                 "level",
                 "area_code",
                 "year",
                 "breakdown_value",
                 "denominator",
-                value=(a.xs[(a.denominator - 1) // 2] + a.xs[a.denominator // 2]) / 2,
-                ci_low=a.xs[lo - 1],
-                ci_high=a.xs[hi - 1],
+                value=(a.xs[mid_lo] + a.xs[mid_hi]) / 2,
+                ci_low=a.xs[(lo - 1).cast("int32")],
+                ci_high=a.xs[(hi - 1).cast("int32")],
             )
             out.append(a.execute().assign(indicator_id=i.id, breakdown=dim))
     m = pd.concat(out, ignore_index=True).assign(pooled_years=1, numerator=np.nan)

@@ -1,0 +1,149 @@
+"""The same catalogue on Spark (`levekar run --engine spark`) gives the same published store as on DuckDB.
+
+One local Spark session (two cores) is shared by the whole module; the tiny preset is run once on each engine."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from levekar.cli.main import app
+from levekar.indicators.engine import UNITS, _from_units
+from levekar.indicators.facts import SPARK_SQL_CONF, backend, spark_session
+from levekar.publish.run import run
+
+pyspark = pytest.importorskip("pyspark")
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = spark_session(
+        "local[2]",
+        conf={
+            # tiny data: few shuffle partitions, no web UI, a small driver
+            "spark.sql.shuffle.partitions": "2",
+            "spark.ui.enabled": "false",
+            "spark.driver.memory": "1g",
+        },
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def stores(spark, tiny_dir, tmp_path_factory) -> dict[str, Path]:
+    """The tiny extract published by each engine (with its bydel and kommune levels and flows tables)."""
+    out = tmp_path_factory.mktemp("engines")
+    jobs_before = len(spark.sparkContext.statusTracker().getJobIdsForGroup())
+    run(tiny_dir, out / "spark", engine="spark", check=False)
+    # the Spark run really ran on Spark (not on a DuckDB fallback)
+    assert len(spark.sparkContext.statusTracker().getJobIdsForGroup()) > jobs_before
+    run(tiny_dir, out / "duckdb", engine="duckdb", check=False)
+    return {"spark": out / "spark", "duckdb": out / "duckdb"}
+
+
+def test_published_values_are_identical(stores):
+    a = pd.read_parquet(stores["duckdb"] / "indicator_values.parquet")
+    b = pd.read_parquet(stores["spark"] / "indicator_values.parquet")
+    assert len(a) > 10_000 and a["suppressed"].any() and (~a["suppressed"]).any()
+    assert set(a["indicator_id"]) >= {"median_equivalised_income", "grade_points", "mortality_age_standardised"}
+    # bit for bit: no tolerance (see docs/scale.md for why the two engines agree exactly)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_every_published_file_is_identical(stores):
+    files = sorted(p.name for p in stores["duckdb"].iterdir() if p.suffix != ".duckdb")
+    assert files == sorted(p.name for p in stores["spark"].iterdir() if p.suffix != ".duckdb")
+    assert {"indicator_values.csv", "flows_movers.parquet", "classification.csv", "manifest.json"} <= set(files)
+    differ = [f for f in files if _digest(stores["duckdb"] / f) != _digest(stores["spark"] / f)]
+    assert differ == []
+
+
+def test_store_databases_hold_the_same_tables(stores):
+    cons = {k: duckdb.connect(str(v / "barometer.duckdb"), read_only=True) for k, v in stores.items()}
+    names = {k: sorted(r[0] for r in c.execute("SHOW TABLES").fetchall()) for k, c in cons.items()}
+    assert names["duckdb"] == names["spark"] and "indicator_values" in names["duckdb"]
+    for table in names["duckdb"]:
+        a, b = (cons[k].execute(f'SELECT * FROM "{table}"').df() for k in ("duckdb", "spark"))
+        key = [c for c in a.columns if a[c].dtype != object or True][: len(a.columns)]
+        pd.testing.assert_frame_equal(
+            a.sort_values(key, kind="stable").reset_index(drop=True) if len(a) else a,
+            b.sort_values(key, kind="stable").reset_index(drop=True) if len(b) else b,
+            check_exact=True,
+            obj=table,
+        )
+
+
+# values on the edge of every step where two SQL engines could round differently
+EDGES = [0.00005, 1.00005, 2.675, 53821.17647058823, 0.1 + 0.2, -1.00005, -0.00015, 12345.67895, 1e9 / 3, 7.0]
+
+
+_names = itertools.count()
+
+
+def _both(spark, expr_of) -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = pd.DataFrame({"g": [i % 3 for i in range(len(EDGES))], "x": EDGES})
+    out = []
+    for con in (backend("duckdb"), ibis.pyspark.connect(spark)):
+        t = con.create_table(f"edges_{next(_names)}", ibis.memtable(frame))
+        out.append(con.execute(expr_of(t)).sort_values("g").reset_index(drop=True))
+    return out[0], out[1]
+
+
+def test_numeric_steps_agree_on_edge_values(spark):
+    """The steps the catalogue's numbers pass through, on values where a half-unit rounding, a decimal-to-
+    double cast or a median's interpolation could differ between the engines."""
+
+    def steps(t):
+        units = (t.x * UNITS).round().cast("decimal(18, 0)")
+        g = t.group_by("g").aggregate(
+            s=units.cast("decimal(38, 0)").sum(),
+            ss=(units * units).cast("decimal(38, 0)").sum(),
+            med=t.x.median(),
+            xs=t.x.collect().sort(),
+        )
+        return g.select(
+            "g", num=_from_units(g.s, UNITS), ss=_from_units(g.ss, UNITS * UNITS), med=g.med, first=g.xs[0]
+        )
+
+    a, b = _both(spark, steps)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    # and the sums are the exact ones: half away from zero at the fourth decimal of each value's double
+    exact = {}
+    for g, x in zip([i % 3 for i in range(len(EDGES))], EDGES, strict=True):
+        u = Decimal(x * UNITS).to_integral_value(rounding="ROUND_HALF_UP")
+        exact[g] = exact.get(g, 0) + int(u)
+    for g, total in exact.items():
+        got = a.loc[a["g"] == g, "num"].iloc[0]
+        assert math.isclose(got, total / UNITS, rel_tol=2**-52, abs_tol=0), (g, got, total)
+    assert np.isfinite(a["ss"]).all()
+
+
+def test_division_by_zero_is_null_on_both_engines(spark):
+    assert SPARK_SQL_CONF["spark.sql.ansi.enabled"] == "false"
+
+    def ratio(t):
+        return t.select("g", r=t.x / (t.x - t.x))
+
+    a, b = _both(spark, ratio)
+    assert a["r"].isna().all() and b["r"].isna().all()
+
+
+def test_cli_refuses_an_unknown_engine(tiny_dir, tmp_path):
+    result = CliRunner().invoke(app, ["run", str(tiny_dir), "--out", str(tmp_path / "x"), "--engine", "polars"])
+    assert result.exit_code == 2 and "unknown engine 'polars'" in result.output
+    assert not (tmp_path / "x").exists()
