@@ -8,6 +8,8 @@ primary disclosure control.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import ibis
 import ibis.expr.types as ir
 import numpy as np
@@ -25,11 +27,12 @@ UNITS = 10_000  # a mean's values are summed exactly in units of 1/UNITS
 
 
 def _from_units(total: ir.Value, scale: int) -> ir.Value:
-    """An exact decimal sum of whole units as a double, the same on every engine: the quotient and the
-    remainder by `scale` are whole numbers a double holds exactly (below 2⁵³), then one IEEE division and
-    one addition. (A plain cast of a 38-digit decimal to double rounds differently on DuckDB and Spark.)"""
+    """An exact decimal sum of whole units as a double, the same on every engine: its whole part and its
+    remainder by `scale`, each exact in decimal (multiplied by the decimal 1/scale: DuckDB would divide
+    decimals as doubles), each cast to a double, then one IEEE division and one addition."""
     rest = total % scale
-    whole = ((total - rest) / scale).cast("decimal(38, 0)")
+    inverse = ibis.literal(Decimal(1) / scale, f"decimal(38, {len(str(scale)) - 1})")
+    whole = ((total - rest) * inverse).cast("decimal(38, 0)")
     return whole.cast("float64") + rest.cast("float64") / scale
 
 
@@ -76,9 +79,9 @@ def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
                     # engine (DuckDB rounds the double, Spark its shortest decimal form, which never differ at
                     # .5), unlike rounding to 4 places, which Spark does on the decimal form and DuckDB on x·10⁴
                     units = (_as_column(compile_expr(i.value, t), t).cast("float64") * UNITS).round()
-                    units = units.cast("decimal(18, 0)")
+                    units = units.cast("decimal(38, 0)")
                     pop = pop & units.notnull()
-                    aggs[f"{col}__num"] = ibis.ifelse(pop, units, 0).cast("decimal(38, 0)").sum()
+                    aggs[f"{col}__num"] = ibis.ifelse(pop, units, 0).sum()
                     aggs[f"{col}__ss"] = ibis.ifelse(pop, units * units, 0).cast("decimal(38, 0)").sum()
                 else:
                     num = _as_column(compile_expr(numerator, t), t).fill_null(False)

@@ -35,8 +35,9 @@ DUCKDB_MEMORY = "3GB"
 ENGINES = ("duckdb", "spark")
 SPARK_MASTER = "local[2]"
 # Spark settings the definitions depend on (set on every session levekår uses, also one it is handed):
-# a division by zero gives NULL as in DuckDB (ANSI mode would fail the query instead)
-SPARK_SQL_CONF = {"spark.sql.ansi.enabled": "false"}
+# ANSI mode, so that an overflow or an invalid cast fails the query as in DuckDB instead of giving NULL or
+# wrapping around (Spark 4's default, but a cluster may be configured otherwise)
+SPARK_SQL_CONF = {"spark.sql.ansi.enabled": "true"}
 
 
 def spark_session(master: str | None = None, conf: dict[str, str] | None = None):
