@@ -65,7 +65,7 @@ def counting(extract: Path, engine: str) -> dict:
 
     from levekar.indicators.catalogue import load_catalogue
     from levekar.indicators.disclosure import membership
-    from levekar.indicators.engine import medians, per_level_counts, unit_counts
+    from levekar.indicators.engine import count_units, medians, per_level_counts
     from levekar.indicators.facts import connect, person_facts, spark_session
     from levekar.indicators.run import _materialise, level_mappings, needed_columns
 
@@ -84,7 +84,7 @@ def counting(extract: Path, engine: str) -> dict:
         phases["facts_s"] = time.perf_counter() - t
         t = time.perf_counter()
         additive = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if not i.per_level))
-        counts = con.execute(unit_counts(facts, additive))
+        counts = count_units(con, facts, additive)
         phases["counts_s"] = time.perf_counter() - t
         geography = tables["geography"].execute()
         levels = level_mappings(geography)

@@ -52,11 +52,13 @@ def _count_specs(i: Indicator) -> list[tuple[str, str, str]]:
     return [(i.id, i.population, i.numerator or "")]
 
 
-def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
-    """Numerator and denominator of every additive indicator per grunnkrets, year and breakdown cell (long
-    format: grunnkrets, year, breakdown, breakdown_value, indicator_id, numerator, denominator, sum_squares).
-    Medians are not sums; they are computed per level (`medians`)."""
-    parts = []
+KEYS = ["grunnkrets", "year", "breakdown", "breakdown_value"]
+
+
+def _wide_counts(facts: ir.Table, catalogue: Catalogue) -> list[tuple[ir.Table, list[tuple[str, str]]]]:
+    """One grouped pass per breakdown dimension: a wide table (KEYS, then `{col}__num`, `{col}__den`,
+    `{col}__ss` per count) and its counts as (indicator id, column prefix)."""
+    out = []
     for dim in [TOTAL, *catalogue.breakdowns]:
         inds = [i for i in catalogue.indicators if (dim == TOTAL or dim in i.breakdowns) and i.kind != "median"]
         if not inds:
@@ -70,10 +72,9 @@ def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
             for n, (cid, population, numerator) in enumerate(_count_specs(i)):
                 col = f"{i.id}__{n}"
                 ids.append((cid, col))
-                if i.kind == "mean":
-                    means.add(col)
                 pop = _as_column(compile_expr(population, t), t).fill_null(False)
                 if i.kind == "mean":
+                    means.add(col)
                     # exact sums of the values in whole units of 1e-4 (decimals): a parallel float sum changes
                     # in its last bits from run to run. Rounding x·10⁴ to a whole number is the same on every
                     # engine (DuckDB rounds the double, Spark its shortest decimal form, which never differ at
@@ -87,21 +88,58 @@ def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
                     num = _as_column(compile_expr(numerator, t), t).fill_null(False)
                     aggs[f"{col}__num"] = (pop & num).sum().cast("float64")
                 aggs[f"{col}__den"] = pop.sum()
-        wide = t.group_by(["grunnkrets", "year", "breakdown", "breakdown_value"]).aggregate(**aggs)
+        wide = t.group_by(KEYS).aggregate(**aggs)
+        converted = {}
+        for _, col in ids:
+            if col in means:
+                converted[f"{col}__num"] = _from_units(wide[f"{col}__num"], UNITS)
+                converted[f"{col}__ss"] = _from_units(wide[f"{col}__ss"], UNITS * UNITS)
+            else:
+                converted[f"{col}__num"] = wide[f"{col}__num"]
+                converted[f"{col}__ss"] = ibis.literal(0.0)
+            converted[f"{col}__den"] = wide[f"{col}__den"].cast("int64")
+        out.append((wide.select(*KEYS, **converted), ids))
+    return out
+
+
+def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
+    """Numerator and denominator of every additive indicator per grunnkrets, year and breakdown cell (long
+    format: grunnkrets, year, breakdown, breakdown_value, indicator_id, numerator, denominator, sum_squares),
+    as one Ibis expression. Medians are not sums; they are computed per level (`medians`). `count_units`
+    gives the same rows, faster."""
+    parts = [
+        wide.select(
+            *KEYS,
+            indicator_id=ibis.literal(cid),
+            numerator=wide[f"{col}__num"],
+            denominator=wide[f"{col}__den"],
+            sum_squares=wide[f"{col}__ss"],
+        )
+        for wide, ids in _wide_counts(facts, catalogue)
+        for cid, col in ids
+    ]
+    return ibis.union(*parts)
+
+
+def count_units(con: ibis.BaseBackend, facts: ir.Table, catalogue: Catalogue) -> pd.DataFrame:
+    """`unit_counts` executed: one wide result per breakdown dimension, made long here. (As one union of a
+    hundred projections Spark plans and runs the aggregate once per projection: minutes on the tiny preset.)"""
+    out = []
+    for wide_expr, ids in _wide_counts(facts, catalogue):
+        wide = con.execute(wide_expr)
         for cid, col in ids:
-            parts.append(
-                wide.select(
-                    "grunnkrets",
-                    "year",
-                    "breakdown",
-                    "breakdown_value",
-                    indicator_id=ibis.literal(cid),
-                    numerator=_from_units(wide[f"{col}__num"], UNITS) if col in means else wide[f"{col}__num"],
-                    denominator=wide[f"{col}__den"].cast("int64"),
-                    sum_squares=_from_units(wide[f"{col}__ss"], UNITS * UNITS) if col in means else 0.0,
+            out.append(
+                pd.DataFrame(
+                    {
+                        **{k: wide[k] for k in KEYS},
+                        "indicator_id": cid,
+                        "numerator": wide[f"{col}__num"].astype("float64"),
+                        "denominator": wide[f"{col}__den"].astype("int64"),
+                        "sum_squares": wide[f"{col}__ss"].astype("float64"),
+                    }
                 )
             )
-    return ibis.union(*parts)
+    return pd.concat(out, ignore_index=True)
 
 
 def medians(facts: ir.Table, catalogue: Catalogue, members: pd.DataFrame) -> pd.DataFrame:
@@ -218,7 +256,7 @@ def per_level_counts(
     one grouped pass over the facts seen from each level."""
     out = []
     for level, mapping in [("grunnkrets", None), *levels.items(), ("country", None)]:
-        c = con.execute(unit_counts(level_facts(facts, level, mapping), catalogue))
+        c = count_units(con, level_facts(facts, level, mapping), catalogue)
         out.append(c.rename(columns={"grunnkrets": "area_code"}).assign(level=level))
     cols = ["indicator_id", "level", "area_code", "year", "breakdown", "breakdown_value", *SUMMED]
     return pd.concat(out, ignore_index=True)[cols]

@@ -16,12 +16,12 @@ from levekar.indicators.compare import add_comparisons
 from levekar.indicators.disclosure import CELL_KEYS, membership, secondary_suppression
 from levekar.indicators.engine import (
     cell_rules,
+    count_units,
     medians,
     per_level_counts,
     pool_years,
     roll_up,
     standardise,
-    unit_counts,
     values,
 )
 from levekar.indicators.expr import columns_of
@@ -128,7 +128,7 @@ def _compute(
     needed = facts.select(*sorted((needed_columns(catalogue) | set(extra_columns)) & set(facts.columns)))
     facts = _materialise(con, needed, engine, workdir)
     additive = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if not i.per_level))
-    counts = con.execute(unit_counts(facts, additive))
+    counts = count_units(con, facts, additive)
     geography = tables["geography"].execute()
     zonings = tables["zonings"].execute() if "zonings" in tables else None
     levels = level_mappings(geography, areas, zonings)
