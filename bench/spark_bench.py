@@ -51,10 +51,20 @@ def _jvm_peak_mib() -> float | None:
 
 
 def _digest(frame) -> str:
-    """The same for the same rows in any order, to the last bit."""
-    cols = sorted(frame.columns)
-    rows = frame[cols].astype(str).agg("|".join, axis=1).sort_values().tolist()
-    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+    """The same for the same rows in any order, to the last bit (row hashes, sorted)."""
+    import numpy as np
+    import pandas as pd
+
+    frame = frame[sorted(frame.columns)].copy()
+    for c in frame.columns:  # one dtype per kind, so that only the values count
+        kind = frame[c].dtype.kind
+        frame[c] = frame[c].astype("float64" if kind == "f" else "int64" if kind in "iu" else object)
+    rows = np.sort(pd.util.hash_pandas_object(frame, index=False).to_numpy())
+    return hashlib.sha256(rows.tobytes()).hexdigest()
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def counting(extract: Path, engine: str) -> dict:
@@ -82,20 +92,24 @@ def counting(extract: Path, engine: str) -> dict:
         t = time.perf_counter()
         facts = _materialise(con, needed, engine, Path(tmp))
         phases["facts_s"] = time.perf_counter() - t
+        _say(f"{engine}: facts {phases['facts_s']:.0f} s")
         t = time.perf_counter()
         additive = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if not i.per_level))
         counts = count_units(con, facts, additive)
         phases["counts_s"] = time.perf_counter() - t
+        _say(f"{engine}: counts {phases['counts_s']:.0f} s")
         geography = tables["geography"].execute()
         levels = level_mappings(geography)
         t = time.perf_counter()
         moving = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if i.per_level))
         per_level = per_level_counts(con, facts, moving, levels)
         phases["per_level_s"] = time.perf_counter() - t
+        _say(f"{engine}: per level {phases['per_level_s']:.0f} s")
         t = time.perf_counter()
         med = medians(facts, catalogue, membership(levels, geography["grunnkrets"]))
         phases["medians_s"] = time.perf_counter() - t
         jvm = _jvm_peak_mib() if engine == "spark" else None
+        written = sum(f.stat().st_size for f in Path(tmp).rglob("*.parquet")) / 2**20
     keys = ["grunnkrets", "year", "breakdown", "breakdown_value", "indicator_id"]
     counts = counts.assign(year=counts["year"].astype("int64"))
     return {
@@ -114,6 +128,7 @@ def counting(extract: Path, engine: str) -> dict:
             )
         ),
         "jvm_peak_rss_mib": None if jvm is None else round(jvm),
+        "facts_parquet_mib": round(written) if engine == "spark" else None,
     }
 
 
@@ -158,11 +173,12 @@ def main(mode: str, where: str | None) -> None:
         for engine in ("duckdb", "spark"):
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", mode, str(extract), engine],
-                capture_output=True,
+                stdout=subprocess.PIPE,
                 text=True,
                 check=True,
             )
             runs[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
+            _say(f"{engine}: {runs[engine]}")
         import pyarrow.parquet as pq
 
         rows = pq.read_metadata(extract / "persons.parquet").num_rows
