@@ -87,8 +87,10 @@ def test_store_databases_hold_the_same_tables(stores):
 EDGES = [0.00005, 1.00005, 2.675, 53821.17647058823, 0.1 + 0.2, -1.00005, -0.00015, 12345.67895, 1e9 / 3, 7.0]
 
 
-def _both(spark, expr_of) -> tuple[pd.DataFrame, pd.DataFrame]:
-    frame = pd.DataFrame({"g": [i % 3 for i in range(len(EDGES))], "x": EDGES})
+def _both(spark, expr_of, frame: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`expr_of(table)` on DuckDB and on Spark over the same small table (default: EDGES in three groups)."""
+    if frame is None:
+        frame = pd.DataFrame({"g": [i % 3 for i in range(len(EDGES))], "x": EDGES})
     out = []
     for con in (backend("duckdb"), ibis.pyspark.connect(spark)):
         out.append(con.execute(expr_of(ibis.memtable(frame))).sort_values("g").reset_index(drop=True))
@@ -120,6 +122,17 @@ def test_numeric_steps_agree_on_edge_values(spark):
         got = a.loc[a["g"] == g, "num"].iloc[0]
         assert math.isclose(got, total / UNITS, rel_tol=2**-52, abs_tol=0), (g, got, total)
     assert np.isfinite(a["ss"]).all()
+
+
+def test_medians_of_two_middle_values_agree(spark):
+    """SQL `median` (the year's median income) interpolates between the two middle values on both engines;
+    also where the two could round differently: of opposite signs, or far apart."""
+    pairs = [(-1.0, 1e16 + 2), (0.1, 0.7), (1e-300, 3.0), (373295.4285714285, 373295.4285714286), (-5.5, -2.25)]
+    frame = pd.DataFrame({"g": [g for g, p in enumerate(pairs) for _ in p], "x": [x for p in pairs for x in p]})
+    a, b = _both(spark, lambda t: t.group_by("g").aggregate(med=t.x.median()), frame)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    # the correctly rounded midpoint, not lo + (hi − lo)/2
+    assert a["med"].iloc[0] == 5e15
 
 
 def test_division_by_zero_is_null_on_both_engines(spark):

@@ -29,7 +29,9 @@ UNITS = 10_000  # a mean's values are summed exactly in units of 1/UNITS
 def _from_units(total: ir.Value, scale: int) -> ir.Value:
     """An exact decimal sum of whole units as a double, the same on every engine: its whole part and its
     remainder by `scale`, each exact in decimal (multiplied by the decimal 1/scale: DuckDB would divide
-    decimals as doubles), each cast to a double, then one IEEE division and one addition."""
+    decimals as doubles), each cast to a double, then one IEEE division and one addition. Both engines cast
+    the whole part to the nearest double while it is below 2⁶⁴ (and, negative, above −2⁵³: DuckDB rounds
+    twice beyond; docs/scale.md)."""
     rest = total % scale
     inverse = ibis.literal(Decimal(1) / scale, f"decimal(38, {len(str(scale)) - 1})")
     whole = ((total - rest) * inverse).cast("decimal(38, 0)")
