@@ -17,12 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from levekar.cli.main import app
+from levekar.geo.areas import areas_for_extract
 from levekar.indicators.engine import UNITS, _from_units
 from levekar.indicators.expr import compile_expr
 from levekar.indicators.facts import SPARK_SQL_CONF, backend, spark_session
 from levekar.publish.run import run
-
-pyspark = pytest.importorskip("pyspark")
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +41,16 @@ def spark():
 
 @pytest.fixture(scope="module")
 def stores(spark, tiny_dir, tmp_path_factory) -> dict[str, Path]:
-    """The tiny extract published by each engine (with its bydel and kommune levels and flows tables)."""
+    """The tiny extract published by each engine, with small analysis areas (so that every level — grunnkrets,
+    analysis area, bydel, kommune, country — has several areas), flows and segregation tables."""
     out = tmp_path_factory.mktemp("engines")
+    areas_for_extract(tiny_dir, out / "areas", lo=500, hi=1500)
+    areas = out / "areas" / "analysis_areas.parquet"
     jobs_before = len(spark.sparkContext.statusTracker().getJobIdsForGroup())
-    run(tiny_dir, out / "spark", engine="spark", check=False)
+    run(tiny_dir, out / "spark", areas, engine="spark", check=False)
     # the Spark run really ran on Spark (not on a DuckDB fallback)
     assert len(spark.sparkContext.statusTracker().getJobIdsForGroup()) > jobs_before
-    run(tiny_dir, out / "duckdb", engine="duckdb", check=False)
+    run(tiny_dir, out / "duckdb", areas, engine="duckdb", check=False)
     return {"spark": out / "spark", "duckdb": out / "duckdb"}
 
 
@@ -57,6 +59,8 @@ def test_published_values_are_identical(stores):
     b = pd.read_parquet(stores["spark"] / "indicator_values.parquet")
     assert len(a) > 10_000 and a["suppressed"].any() and (~a["suppressed"]).any()
     assert set(a["indicator_id"]) >= {"median_equivalised_income", "grade_points", "mortality_age_standardised"}
+    assert set(a["level"]) == {"grunnkrets", "analysis_area", "bydel", "kommune", "country"}
+    assert a[a["level"] == "analysis_area"]["area_code"].nunique() > 2
     # bit for bit: no tolerance (see docs/scale.md for why the two engines agree exactly)
     pd.testing.assert_frame_equal(a, b, check_exact=True)
 
