@@ -20,6 +20,8 @@ RUNS = [
     ("areas", ["areas_bench.py", "city"]),
     ("areas", ["areas_bench.py", "country"]),
     ("indicators", ["indicators_bench.py"]),
+    ("spark", ["spark_bench.py", "full", "tiny"]),
+    ("spark", ["spark_bench.py", "counting"]),
     ("segregation", ["segregation_bench.py", "oslo"]),
     ("segregation", ["segregation_bench.py", "norway"]),
     ("segregation", ["segregation_bench.py", "indices"]),

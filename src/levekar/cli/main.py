@@ -148,14 +148,41 @@ def run_command(
     areas: Path | None = typer.Option(None, help="Analysis areas (unit_id → area_id), from `levekar areas build`."),
     catalogue: Path | None = typer.Option(None, help="Own indicator catalogue (YAML; default: the packaged one)."),
     force: bool = typer.Option(False, help="Replace an existing store."),
+    engine: str = typer.Option("duckdb", help="Where the indicators are counted: duckdb or spark (docs/scale.md)."),
+    spark_master: str | None = typer.Option(
+        None, help="Spark master URL (default local[2]; spark://…, yarn, k8s://… on a cluster)."
+    ),
+    spark_workdir: str | None = typer.Option(
+        None, help="Folder for the facts Spark hands to DuckDB (default: a temporary one; on a cluster: shared)."
+    ),
 ) -> None:
     """Compute the indicator set at every level and write the published store."""
     from levekar.indicators.expr import DefinitionError
+    from levekar.indicators.facts import ENGINES
     from levekar.publish.run import run
 
+    if engine not in ENGINES:
+        err.print(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}", markup=False)
+        raise typer.Exit(2)
+    if engine == "spark":
+        try:
+            import pyspark  # noqa: F401
+        except ImportError as e:
+            err.print("--engine spark needs PySpark: pip install 'levekar[spark]' (and Java 17)", markup=False)
+            raise typer.Exit(2) from e
     try:
         with _progress(f"run {extract_dir}") as update:
-            summary = run(extract_dir, out, areas, catalogue, force=force, progress=update)
+            summary = run(
+                extract_dir,
+                out,
+                areas,
+                catalogue,
+                force=force,
+                progress=update,
+                engine=engine,
+                spark_master=spark_master,
+                spark_workdir=spark_workdir,
+            )
     except ExtractError as e:
         _report(e.problems)
         raise typer.Exit(2) from e

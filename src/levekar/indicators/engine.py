@@ -8,6 +8,10 @@ primary disclosure control.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
 import ibis
 import ibis.expr.types as ir
 import numpy as np
@@ -24,6 +28,19 @@ from levekar.indicators.facts import moves
 Z95 = 1.959963984540054
 TOTAL = "total"
 SUMMED = ["numerator", "denominator", "sum_squares"]
+UNITS = 10_000  # a mean's values are summed exactly in units of 1/UNITS
+
+
+def _from_units(total: ir.Value, scale: int) -> ir.Value:
+    """An exact decimal sum of whole units as a double, the same on every engine: its whole part and its
+    remainder by `scale`, each exact in decimal (multiplied by the decimal 1/scale: DuckDB would divide
+    decimals as doubles), each cast to a double, then one IEEE division and one addition. Both engines cast
+    the whole part to the nearest double while it is below 2⁶⁴ (and, negative, above −2⁵³: DuckDB rounds
+    twice beyond; docs/scale.md)."""
+    rest = total % scale
+    inverse = ibis.literal(Decimal(1) / scale, f"decimal(38, {len(str(scale)) - 1})")
+    whole = ((total - rest) * inverse).cast("decimal(38, 0)")
+    return whole.cast("float64") + rest.cast("float64") / scale
 
 
 def _as_column(expr: ir.Value, t: ir.Table) -> ir.Column:
@@ -42,63 +59,137 @@ def _count_specs(i: Indicator) -> list[tuple[str, str, str]]:
     return [(i.id, i.population, i.numerator or "")]
 
 
-def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
-    """Numerator and denominator of every additive indicator per grunnkrets, year and breakdown cell (long
-    format: grunnkrets, year, breakdown, breakdown_value, indicator_id, numerator, denominator, sum_squares).
-    Medians are not sums; they are computed per level (`medians`).
+KEYS = ["grunnkrets", "year", "breakdown", "breakdown_value"]
 
-    One grouped pass over the facts by grunnkrets, year and every breakdown column together; each
-    breakdown's cells (and the total) are then sums over that small cross table, not more passes over the
-    persons. The sums are integers and exact decimals, so they do not depend on the order of addition."""
+
+def _cross_counts(facts: ir.Table, catalogue: Catalogue) -> tuple[ir.Table, list[tuple[str, str, str]]]:
+    """Every additive count in one grouped pass over the facts by grunnkrets, year and every breakdown column
+    together — a cross table with `{col}__num`, `{col}__den` (and for means `{col}__ss`) per count — and the
+    counts as (indicator id, count id, column prefix). Each breakdown's cells are sums over it (`_wide_counts`),
+    not more passes over the persons; the sums are integers and exact decimals, so they do not depend on the
+    order of addition."""
     inds = [i for i in catalogue.indicators if i.kind != "median"]
     if not inds:
         raise ValueError("the catalogue has no additive indicator")
     used = {dim for i in inds for dim in i.breakdowns}
-    dims = {dim: spec["column"] for dim, spec in catalogue.breakdowns.items() if dim in used}
-    by = ["grunnkrets", "year", *dict.fromkeys(dims.values())]
+    by = ["grunnkrets", "year", *dict.fromkeys(b["column"] for d, b in catalogue.breakdowns.items() if d in used)]
     aggs = {}
-    specs: dict[str, list[tuple[str, str]]] = {}  # indicator id -> [(count id, column prefix)]
+    counts = []
     for i in inds:
         for n, (cid, population, numerator) in enumerate(_count_specs(i)):
             col = f"{i.id}__{n}"
-            specs.setdefault(i.id, []).append((cid, col))
+            counts.append((i.id, cid, col))
             pop = _as_column(compile_expr(population, facts), facts).fill_null(False)
             if i.kind == "mean":
-                # exact decimal sums: a parallel float sum changes in its last bits from run to run
-                x = _as_column(compile_expr(i.value, facts), facts).cast("float64").round(4).cast("decimal(38, 4)")
-                pop = pop & x.notnull()
-                aggs[f"{col}__num"] = ibis.ifelse(pop, x, 0).sum()
-                aggs[f"{col}__ss"] = ibis.ifelse(pop, (x * x).cast("decimal(38, 8)"), 0).sum()
+                # exact sums of the values in whole units of 1e-4 (decimals): a parallel float sum changes
+                # in its last bits from run to run. Rounding x·10⁴ to a whole number is the same on every
+                # engine (DuckDB rounds the double, Spark its shortest decimal form, which never differ at
+                # .5), unlike rounding to 4 places, which Spark does on the decimal form and DuckDB on x·10⁴
+                units = (_as_column(compile_expr(i.value, facts), facts).cast("float64") * UNITS).round()
+                units = units.cast("decimal(38, 0)")
+                pop = pop & units.notnull()
+                aggs[f"{col}__num"] = ibis.ifelse(pop, units, 0).sum()
+                aggs[f"{col}__ss"] = ibis.ifelse(pop, units * units, 0).cast("decimal(38, 0)").sum()
             else:
                 num = _as_column(compile_expr(numerator, facts), facts).fill_null(False)
                 aggs[f"{col}__num"] = (pop & num).sum()
-                aggs[f"{col}__ss"] = ibis.literal(0.0)
             aggs[f"{col}__den"] = pop.sum()
-    cross = facts.group_by(by).aggregate(**aggs)
-    parts = []
-    for dim in [TOTAL, *dims]:
-        ids = [c for i in inds if dim == TOTAL or dim in i.breakdowns for c in specs[i.id]]
+    return facts.group_by(by).aggregate(**aggs), counts
+
+
+def _wide_counts(
+    cross: ir.Table, counts: list[tuple[str, str, str]], catalogue: Catalogue
+) -> list[tuple[ir.Table, list[tuple[str, str]]]]:
+    """One wide table per breakdown dimension (KEYS, then `{col}__num`, `{col}__den`, `{col}__ss` per count),
+    summed from the cross table, and its counts as (count id, column prefix)."""
+    means = {i.id for i in catalogue.indicators if i.kind == "mean"}
+    allowed = {i.id: set(i.breakdowns) for i in catalogue.indicators}
+    out = []
+    for dim in [TOTAL, *catalogue.breakdowns]:
+        ids = [(cid, col, iid in means) for iid, cid, col in counts if dim == TOTAL or dim in allowed[iid]]
         if not ids:
             continue
-        value = ibis.literal(TOTAL) if dim == TOTAL else cross[dims[dim]].cast("string")
+        value = ibis.literal(TOTAL) if dim == TOTAL else cross[catalogue.breakdowns[dim]["column"]].cast("string")
         t = cross.mutate(breakdown=ibis.literal(dim), breakdown_value=value)
-        wide = t.group_by(["grunnkrets", "year", "breakdown", "breakdown_value"]).aggregate(
-            **{name: t[name].sum() for _, col in ids for name in (f"{col}__num", f"{col}__ss", f"{col}__den")}
+        sums = {
+            f"{col}__{part}": t[f"{col}__{part}"].sum()
+            for _, col, mean in ids
+            for part in (("num", "den", "ss") if mean else ("num", "den"))
+        }
+        wide = t.group_by(KEYS).aggregate(**sums)
+        converted = {}
+        for _, col, mean in ids:
+            if mean:
+                converted[f"{col}__num"] = _from_units(wide[f"{col}__num"], UNITS)
+                converted[f"{col}__ss"] = _from_units(wide[f"{col}__ss"], UNITS * UNITS)
+            else:
+                converted[f"{col}__num"] = wide[f"{col}__num"].cast("float64")
+                converted[f"{col}__ss"] = ibis.literal(0.0)
+            converted[f"{col}__den"] = wide[f"{col}__den"].cast("int64")
+        out.append((wide.select(*KEYS, **converted), [(cid, col) for cid, col, _ in ids]))
+    return out
+
+
+def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
+    """Numerator and denominator of every additive indicator per grunnkrets, year and breakdown cell (long
+    format: grunnkrets, year, breakdown, breakdown_value, indicator_id, numerator, denominator, sum_squares),
+    as one Ibis expression. Medians are not sums; they are computed per level (`medians`). `count_units`
+    gives the same rows, faster."""
+    parts = [
+        wide.select(
+            *KEYS,
+            indicator_id=ibis.literal(cid),
+            numerator=wide[f"{col}__num"],
+            denominator=wide[f"{col}__den"],
+            sum_squares=wide[f"{col}__ss"],
         )
-        for cid, col in ids:
-            parts.append(
-                wide.select(
-                    "grunnkrets",
-                    "year",
-                    "breakdown",
-                    "breakdown_value",
-                    indicator_id=ibis.literal(cid),
-                    numerator=wide[f"{col}__num"].cast("float64"),
-                    denominator=wide[f"{col}__den"].cast("int64"),
-                    sum_squares=wide[f"{col}__ss"].cast("float64"),
-                )
-            )
+        for wide, ids in _wide_counts(*_cross_counts(facts, catalogue), catalogue)
+        for cid, col in ids
+    ]
     return ibis.union(*parts)
+
+
+@contextmanager
+def _materialised(con: ibis.BaseBackend, expr: ir.Table, name: str) -> Iterator[ir.Table]:
+    """`expr` computed once for several queries: a DuckDB temp table, or a cached Spark view (Ibis's own
+    `cache()` and `overwrite` cannot drop a DuckDB table with our sqlglot: the DROP fails to parse)."""
+    if con.name != "duckdb":
+        cached = expr.cache()
+        try:
+            yield cached
+        finally:
+            cached.release()
+        return
+    con.raw_sql(f"DROP TABLE IF EXISTS {name}")
+    table = con.create_table(name, expr, temp=True)  # registers the memtables the expression uses
+    try:
+        yield table
+    finally:
+        con.raw_sql(f"DROP TABLE IF EXISTS {name}")
+
+
+def count_units(con: ibis.BaseBackend, facts: ir.Table, catalogue: Catalogue) -> pd.DataFrame:
+    """`unit_counts` executed: the cross table materialised once, then one wide result per breakdown
+    dimension, made long here. (As one union of a hundred projections Spark plans and runs the aggregate
+    once per projection: minutes on the tiny preset.)"""
+    cross, counts = _cross_counts(facts, catalogue)
+    out = []
+    with _materialised(con, cross, "levekar_cross") as cached:
+        for wide_expr, ids in _wide_counts(cached, counts, catalogue):
+            wide = con.execute(wide_expr)
+            for cid, col in ids:
+                out.append(
+                    pd.DataFrame(
+                        {
+                            **{k: wide[k] for k in KEYS},
+                            "indicator_id": cid,
+                            "numerator": wide[f"{col}__num"].astype("float64"),
+                            "denominator": wide[f"{col}__den"].astype("int64"),
+                            "sum_squares": wide[f"{col}__ss"].astype("float64"),
+                        }
+                    )
+                )
+    return pd.concat(out, ignore_index=True)
 
 
 @njit(cache=True)
@@ -292,9 +383,9 @@ def per_level_counts(
     grunnkrets and rolled up like any count. Only the movers (a tenth or so) are seen again from each level."""
     facts = level_facts(facts, "grunnkrets", None)
     mover = facts.moved_in | facts.moved_out
-    out = [roll_up(con.execute(unit_counts(facts.filter(~mover), catalogue)), levels)]
+    out = [roll_up(count_units(con, facts.filter(~mover), catalogue), levels)]
     for level, mapping in [("grunnkrets", None), *levels.items(), ("country", None)]:
-        c = con.execute(unit_counts(level_facts(facts.filter(mover), level, mapping), catalogue))
+        c = count_units(con, level_facts(facts.filter(mover), level, mapping), catalogue)
         out.append(c.rename(columns={"grunnkrets": "area_code"}).assign(level=level))
     keys = ["indicator_id", "level", "area_code", "year", "breakdown", "breakdown_value"]
     return pd.concat(out, ignore_index=True).groupby(keys, as_index=False, sort=False)[SUMMED].sum()[keys + SUMMED]

@@ -3,7 +3,7 @@ this module compiles them into Ibis expressions, so the same definition runs on 
 
 Only a whitelisted subset of SQL is accepted: column names, literals, AND/OR/NOT, comparisons, BETWEEN,
 IN, IS [NOT] NULL, + − × ÷, COALESCE, CASE WHEN, SQRT, ABS, LN, GREATEST, LEAST. Anything else is refused
-with the offending text.
+with the offending text. Division by zero gives NULL (the value is unknown), the same on DuckDB and Spark.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ _BINARY: dict[type, Callable] = {
     exp.Add: operator.add,
     exp.Sub: operator.sub,
     exp.Mul: operator.mul,
-    exp.Div: operator.truediv,
+    # a division by zero is unknown (NULL) on every engine: DuckDB would give ±inf or NaN, Spark NULL or an
+    # error (ANSI mode)
+    exp.Div: lambda a, b: a / b.nullif(0),
     exp.And: operator.and_,
     exp.Or: operator.or_,
 }

@@ -32,11 +32,41 @@ import ibis.expr.types as ir
 import pyarrow.parquet as pq
 
 DUCKDB_MEMORY = "3GB"
+ENGINES = ("duckdb", "spark")
+SPARK_MASTER = "local[2]"
+# Spark settings the definitions depend on (set on every session levekår uses, also one it is handed):
+# ANSI mode, so that an overflow or an invalid cast fails the query as in DuckDB instead of giving NULL or
+# wrapping around (Spark 4's default, but a cluster may be configured otherwise)
+SPARK_SQL_CONF = {"spark.sql.ansi.enabled": "true"}
 
 
-def connect(extract_dir: str | Path, con: ibis.BaseBackend | None = None) -> tuple[ibis.BaseBackend, dict]:
-    """Register the extract's Parquet files as tables on an Ibis backend (DuckDB by default)."""
-    if con is None:
+def spark_session(master: str | None = None, conf: dict[str, str] | None = None):
+    """The Spark session the indicator stage runs on: the process's active one if there is one (a test
+    module's shared session, or one a cluster job made), else a new one on `master` (default `local[2]`;
+    `spark://…`, `yarn`, `k8s://…` on a cluster). `conf` adds Spark settings (executor memory, …)."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        session = active
+    else:
+        builder = (
+            SparkSession.builder.master(master or SPARK_MASTER)
+            .appName("levekar")
+            .config("spark.ui.showConsoleProgress", "false")  # the CLI shows its own progress
+        )
+        for key, value in (conf or {}).items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+    for key, value in SPARK_SQL_CONF.items():
+        session.conf.set(key, value)
+    return session
+
+
+def backend(engine: str = "duckdb", spark_master: str | None = None) -> ibis.BaseBackend:
+    """A fresh Ibis backend for `engine`: DuckDB in this process, or PySpark (`spark_session`)."""
+    if engine == "duckdb":
         con = ibis.duckdb.connect()
         con.raw_sql("SET enable_progress_bar = false")  # the CLI shows its own progress
         # DuckDB takes up to 80 % of the machine by default and keeps it: cap it (it spills to disk beyond),
@@ -45,6 +75,22 @@ def connect(extract_dir: str | Path, con: ibis.BaseBackend | None = None) -> tup
         spill = tempfile.mkdtemp(prefix="levekar-duckdb-")
         atexit.register(shutil.rmtree, spill, ignore_errors=True)
         con.raw_sql(f"SET temp_directory = '{spill}'")
+        return con
+    if engine == "spark":
+        return ibis.pyspark.connect(spark_session(spark_master))
+    raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+def connect(
+    extract_dir: str | Path,
+    con: ibis.BaseBackend | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+) -> tuple[ibis.BaseBackend, dict]:
+    """Register the extract's Parquet files as tables on an Ibis backend (`con`, or a new one for `engine`:
+    DuckDB by default, or Spark on `spark_master`)."""
+    if con is None:
+        con = backend(engine, spark_master)
     extract_dir = Path(extract_dir)
     tables = {}
     for name in ("persons", "households", "dwellings", "geography", "zonings", "grunnkrets_changes"):
@@ -69,12 +115,14 @@ def person_windows(p: ir.Table) -> ir.Table:
       under 60 % of the median of those three-year means (over persons not in a student household in the
       last year); null where the person is not in all three years, or is in a student household."""
     w = ibis.window(group_by="person_id", order_by="year")
-    w3 = ibis.window(group_by="person_id", order_by="year", preceding=2, following=0)
     p = p.mutate(
         next_grunnkrets=ibis.ifelse(p.year.lead().over(w) == p.year + 1, p.grunnkrets.lead().over(w), None),
         prev_grunnkrets=ibis.ifelse(p.year.lag().over(w) == p.year - 1, p.grunnkrets.lag().over(w), None),
-        eq3=p.eq_income.mean().over(w3),
-        three_years=(p.year.count().over(w3) == 3) & (p.year - p.year.min().over(w3) == 2),
+        # the mean written out in one order (not a windowed AVG, whose summation order is the engine's), so
+        # DuckDB and Spark give the same double; a person has one row a year, so two rows back is two years
+        # back exactly when the three years are consecutive
+        eq3=(p.eq_income.lag(2).over(w) + p.eq_income.lag(1).over(w) + p.eq_income) / 3,
+        three_years=(p.year - p.year.lag(2).over(w)).fill_null(0) == 2,
     )
     years = p.select(y=p.year).distinct()
     p = p.left_join(years.select(year=years.y - 1, has_next_year=True), "year").drop("year_right")
@@ -118,10 +166,13 @@ def person_facts(tables: dict[str, ir.Table]) -> ir.Table:
         hh_first_person=p.person_id.min(),
     )
     h = tables["households"].join(hh, ["household_id", "year"])
-    cu = ibis.cases(
-        (h.hh_14plus > 0, 1 + 0.5 * (h.hh_14plus - 1) + 0.3 * h.hh_under14),
-        else_=1 + 0.3 * (h.hh_under14 - 1),
+    # in tenths, as whole numbers: exact, and one IEEE division to a double on every engine (written with 0.5
+    # and 0.3, Spark would keep SQL's decimal literals and divide the income in decimal, rounded to 6 places)
+    tenths = ibis.cases(
+        (h.hh_14plus > 0, 10 + 5 * (h.hh_14plus - 1) + 3 * h.hh_under14),
+        else_=10 + 3 * (h.hh_under14 - 1),
     )
+    cu = tenths.cast("float64") / 10
     h = h.mutate(
         consumption_units=cu,
         eq_income=h.income_after_tax / cu,

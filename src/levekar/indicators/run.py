@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
@@ -15,16 +16,16 @@ from levekar.indicators.compare import add_comparisons
 from levekar.indicators.disclosure import CELL_KEYS, membership, secondary_suppression
 from levekar.indicators.engine import (
     cell_rules,
+    count_units,
     medians,
     per_level_counts,
     pool_years,
     roll_up,
     standardise,
-    unit_counts,
     values,
 )
 from levekar.indicators.expr import columns_of
-from levekar.indicators.facts import connect, person_facts
+from levekar.indicators.facts import backend, connect, person_facts
 
 
 def needed_columns(catalogue: Catalogue) -> set[str]:
@@ -66,28 +67,82 @@ def compute_indicators(
     extra_columns: Collection[str] = (),
     on_facts: Callable[[ibis.BaseBackend, ibis.Table, dict[str, ibis.Table], dict[str, pd.DataFrame]], None]
     | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    spark_workdir: str | Path | None = None,
 ) -> tuple[pd.DataFrame, dict, dict]:
     """Every indicator × level × area × year × breakdown cell, with counts, value, interval, suppression
     and comparisons. Returns (values, levels, disclosure summary).
 
+    `engine` is where the person-year facts are built and counted: "duckdb" (in this process) or "spark"
+    (`levekar.indicators.facts.spark_session`: the active session, else a new one on `spark_master`). What
+    follows the counting (roll-up, intervals, disclosure control, comparisons) is pandas either way.
+
     A later stage that needs the person-year facts too names its `extra_columns` and gets `on_facts(con,
-    facts, extract tables, levels)` once they are materialised, so the facts are built only once."""
+    facts, extract tables, levels)` once they are materialised, so the facts are built only once. `con` is
+    always DuckDB: on Spark the facts are written to Parquet under `spark_workdir` (default: a temporary
+    folder, which only suits local mode — on a cluster, a folder the driver and the executors share) and
+    DuckDB reads them there."""
+    with tempfile.TemporaryDirectory(prefix="levekar-spark-") as tmp:
+        return _compute(
+            extract_dir,
+            areas,
+            catalogue,
+            progress,
+            extra_columns,
+            on_facts,
+            engine,
+            spark_master,
+            Path(spark_workdir or tmp),
+        )
+
+
+def _materialise(con: ibis.BaseBackend, needed: ibis.Table, engine: str, workdir: Path) -> ibis.Table:
+    """The facts the catalogue (and later stages) use, computed once: a DuckDB temporary table, or on
+    Spark a Parquet folder under `workdir` read back as a table."""
+    if engine == "duckdb":
+        con.raw_sql(f"CREATE OR REPLACE TEMP TABLE levekar_facts AS {ibis.to_sql(needed, dialect='duckdb')}")
+        return con.table("levekar_facts")
+    path = str(workdir / "facts.parquet")
+    con.to_parquet(needed, path, mode="overwrite")
+    return con.read_parquet(path, table_name="levekar_facts")
+
+
+def _compute(
+    extract_dir: str | Path,
+    areas: pd.DataFrame | None,
+    catalogue: Catalogue | None,
+    progress: Callable[[str, float], None] | None,
+    extra_columns: Collection[str],
+    on_facts: Callable[[ibis.BaseBackend, ibis.Table, dict[str, ibis.Table], dict[str, pd.DataFrame]], None] | None,
+    engine: str,
+    spark_master: str | None,
+    workdir: Path,
+) -> tuple[pd.DataFrame, dict, dict]:
     say = progress or (lambda step, frac: None)
-    con, tables = connect(extract_dir)
+    con, tables = connect(extract_dir, engine=engine, spark_master=spark_master)
     facts = person_facts(tables)
     catalogue = catalogue or load_catalogue(columns=set(facts.columns))
     say("counting", 0.1)
     # materialise only the columns the catalogue uses, once, instead of once per breakdown pass
     needed = facts.select(*sorted((needed_columns(catalogue) | set(extra_columns)) & set(facts.columns)))
-    con.raw_sql(f"CREATE OR REPLACE TEMP TABLE levekar_facts AS {ibis.to_sql(needed, dialect='duckdb')}")
-    facts = con.table("levekar_facts")
+    facts = _materialise(con, needed, engine, workdir)
     additive = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if not i.per_level))
-    counts = con.execute(unit_counts(facts, additive))
+    counts = count_units(con, facts, additive)
     geography = tables["geography"].execute()
     zonings = tables["zonings"].execute() if "zonings" in tables else None
     levels = level_mappings(geography, areas, zonings)
     if on_facts is not None:
-        on_facts(con, facts, tables, levels)
+        if engine == "duckdb":
+            on_facts(con, facts, tables, levels)
+        else:  # the later stages count with DuckDB: they read the facts Spark wrote
+            local = backend("duckdb")
+            on_facts(
+                local,
+                local.read_parquet(workdir / "facts.parquet" / "*.parquet", table_name="levekar_facts"),
+                tables,
+                levels,
+            )
     say("rolling up", 0.5)
     rolled = roll_up(counts, levels)
     del counts  # frames of millions of rows: let each go as soon as the next is built (peak memory)

@@ -79,9 +79,14 @@ def run(
     force: bool = False,
     progress: Callable[[str, float], None] | None = None,
     check: bool = True,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    spark_workdir: str | Path | None = None,
 ) -> dict:
     """Validate the extract (unless the caller has just done so: `check=False`), compute the catalogue at
-    every level, write the store. Nothing is written when the extract is invalid."""
+    every level, write the store. Nothing is written when the extract is invalid. `engine` ("duckdb" or
+    "spark") is where the indicators are counted (`levekar.indicators.run.compute_indicators`); the store is
+    the same either way."""
     extract_dir = Path(extract_dir)
     say = progress or (lambda step, frac: None)
     say("validating", 0.0)
@@ -99,6 +104,9 @@ def run(
         progress=lambda s, f: say(s, 0.1 + 0.7 * f),
         extra_columns=flows.columns,
         on_facts=flows.collect,
+        engine=engine,
+        spark_master=spark_master,
+        spark_workdir=spark_workdir,
     )
     geography = gpd.read_parquet(extract_dir / "geography.parquet")
     rule = catalogue.disclosure_rules.get("default")
