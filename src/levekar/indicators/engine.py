@@ -151,14 +151,11 @@ def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
 
 @contextmanager
 def _materialised(con: ibis.BaseBackend, expr: ir.Table, name: str) -> Iterator[ir.Table]:
-    """`expr` computed once for several queries: a DuckDB temp table, or a cached Spark view (Ibis's own
-    `cache()` and `overwrite` cannot drop a DuckDB table with our sqlglot: the DROP fails to parse)."""
+    """`expr` computed once for several queries, as a DuckDB temp table. Elsewhere (Spark) it is left a
+    query: Ibis's `cache()` there compiles it without the in-memory tables it uses, and on DuckDB its DROP
+    (also `overwrite`'s) fails to parse with our sqlglot."""
     if con.name != "duckdb":
-        cached = expr.cache()
-        try:
-            yield cached
-        finally:
-            cached.release()
+        yield expr
         return
     con.raw_sql(f"DROP TABLE IF EXISTS {name}")
     table = con.create_table(name, expr, temp=True)  # registers the memtables the expression uses
@@ -169,8 +166,8 @@ def _materialised(con: ibis.BaseBackend, expr: ir.Table, name: str) -> Iterator[
 
 
 def count_units(con: ibis.BaseBackend, facts: ir.Table, catalogue: Catalogue) -> pd.DataFrame:
-    """`unit_counts` executed: the cross table materialised once, then one wide result per breakdown
-    dimension, made long here. (As one union of a hundred projections Spark plans and runs the aggregate
+    """`unit_counts` executed: the cross table (materialised once on DuckDB), then one wide result per
+    breakdown dimension, made long here. (As one union of a hundred projections Spark plans and runs the aggregate
     once per projection: minutes on the tiny preset.)"""
     cross, counts = _cross_counts(facts, catalogue)
     out = []
