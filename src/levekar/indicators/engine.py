@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from numba import njit
 
 from levekar.indicators.catalogue import Catalogue, Indicator
 from levekar.indicators.disclosure import primary, rule_columns
 from levekar.indicators.expr import compile_expr
 from levekar.indicators.facts import moves
+from levekar.indicators.modular import group_order
 
 Z95 = 1.959963984540054
 TOTAL = "total"
@@ -189,24 +189,6 @@ def count_units(con: ibis.BaseBackend, facts: ir.Table, catalogue: Catalogue) ->
     return pd.concat(out, ignore_index=True)
 
 
-@njit(cache=True)
-def _scatter_by_group(keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """A stable counting sort: the indices of `keys` in group order (keeping their order within a group)
-    and each group's start offset (`n_groups + 1` of them). O(n), where a comparison sort of millions
-    of keys per level was the cost of the medians."""
-    starts = np.zeros(n_groups + 1, dtype=np.int64)
-    for k in keys:
-        starts[k + 1] += 1
-    for g in range(n_groups):
-        starts[g + 1] += starts[g]
-    cursor = starts[:-1].copy()
-    order = np.empty(len(keys), dtype=np.int64)
-    for i in range(len(keys)):
-        order[cursor[keys[i]]] = i
-        cursor[keys[i]] += 1
-    return order, starts
-
-
 def medians(facts: ir.Table, catalogue: Catalogue, members: pd.DataFrame) -> pd.DataFrame:
     """Medians per area at every level, year and breakdown cell (not sums, so computed per level from the
     persons), for every level's (level, area_code, grunnkrets) as `levekar.indicators.disclosure.membership`
@@ -286,7 +268,7 @@ def _level_medians(
         area = m_area[first[unit[person]] + offset]
     n_years, n_bv = int(year_code.max(initial=0)) + 1, int(bv_code.max(initial=0)) + 1
     key = (area * n_years + year_code[person]) * n_bv + bv_code[person]
-    grouped, starts = _scatter_by_group(key, len(areas) * n_years * n_bv)
+    grouped, starts = group_order(key, len(areas) * n_years * n_bv)
     xs = x[person[grouped]]
     del key, grouped, person, area
     n = np.diff(starts)

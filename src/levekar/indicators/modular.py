@@ -71,7 +71,9 @@ def _random(z: np.ndarray, has: np.ndarray, k: int) -> np.uint64:
 
 
 @njit(cache=True)
-def _csr(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def group_order(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A stable counting sort of integer keys in [0, n): the indices of `keys` in key order (in their own
+    order within a key) and each key's start offset (n + 1 of them) — O(len(keys) + n), no comparison sort."""
     starts = np.zeros(n + 1, dtype=np.int64)
     for k in keys:
         starts[k + 1] += 1
@@ -162,8 +164,8 @@ def _solve(row: np.ndarray, col: np.ndarray, coef: np.ndarray, n_rows: int, n_co
             live[e] = True
             length[row[e]] += 1
             count[col[e]] += 1
-    by_row, row_start = _csr(row, n_rows)
-    by_col, col_start = _csr(col, n_cols)
+    by_row, row_start = group_order(row, n_rows)
+    by_col, col_start = group_order(col, n_cols)
     row_out = np.zeros(n_rows, dtype=np.bool_)  # put aside (or empty)
     col_out = np.zeros(n_cols, dtype=np.bool_)  # fixed
     aside = np.empty(n_rows, dtype=np.int64)
