@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from levekar.geo.inputs import InputError
 from levekar.indicators.catalogue import Catalogue
-from levekar.indicators.engine import TOTAL, roll_up, unit_counts
+from levekar.indicators.engine import TOTAL, count_units, roll_up
 from levekar.indicators.run import finish_values, level_mappings, needed_columns
 from levekar.schema.validate import Problem
 from levekar.sources.symbols import parse_numbers
@@ -205,7 +205,7 @@ def tables_from_extract(extract_dir: str | Path, catalogue: Catalogue) -> pd.Dat
     used = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if i.id in keep))
     needed = facts.select(*sorted(needed_columns(used) & set(facts.columns)))
     con.raw_sql(f"CREATE OR REPLACE TEMP TABLE levekar_facts AS {ibis.to_sql(needed, dialect='duckdb')}")
-    counts = con.execute(unit_counts(con.table("levekar_facts"), used))
+    counts = count_units(con, con.table("levekar_facts"), used)
     cols = [*KEYS, "numerator", "denominator", "sum_squares"]
     return counts[cols].sort_values(KEYS, kind="stable").reset_index(drop=True)
 
