@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from levekar.indicators.cells import codes, sorted_index
+
 BANDS = (5, 10, 20, 100)
 WORDS = {
     "share": (
@@ -87,33 +89,36 @@ def add_comparisons(values: pd.DataFrame, kommune_of: pd.DataFrame, min_reliable
     The references are found by integer keys and binary search (millions of rows: no table joins)."""
     keys = ["indicator_id", "year", "pooled_years", "breakdown", "breakdown_value"]
     t = values.reset_index(drop=True)
+    suppressed = t["suppressed"].to_numpy()
     value = t["value"].to_numpy(dtype=float).copy()
-    value[t["suppressed"].to_numpy()] = np.nan  # never a reference
-    level, levels = pd.factorize(t["level"])
-    code, codes = pd.factorize(t["area_code"])
-    area = level.astype(np.int64) * (len(codes) + 1) + code
-    levels, codes = pd.Index(levels), pd.Index(codes)
-    # the kommune of each row: its own code at the kommune level, else from `kommune_of`
-    kl, kc = levels.get_indexer(kommune_of["level"]), codes.get_indexer(kommune_of["area_code"])
+    value[suppressed] = np.nan  # never a reference
+    level, levels = codes(t["level"])
+    code, area_codes = codes(t["area_code"])
+    n_codes = len(area_codes) + 1
+    area = level.astype(np.int64) * n_codes + code
+    # the kommune of each row (as a code among the area codes, −1 for none): its own code at the kommune
+    # level, else from `kommune_of`
+    kl, kc = levels.get_indexer(kommune_of["level"]), area_codes.get_indexer(kommune_of["area_code"])
     ok = (kl >= 0) & (kc >= 0)
-    row = _find(kl[ok].astype(np.int64) * (len(codes) + 1) + kc[ok], area)
-    kommune = np.where(row >= 0, kommune_of["kommune"].to_numpy(dtype=object)[ok][np.maximum(row, 0)], None)
-    is_kommune = t["level"].to_numpy() == "kommune"
-    kommune[is_kommune] = t["area_code"].to_numpy(dtype=object)[is_kommune]
+    row = _find(kl[ok].astype(np.int64) * n_codes + kc[ok], area)
+    is_kommune = level == levels.get_indexer(["kommune"])[0]
+    kommune_codes = sorted_index([*kommune_of["kommune"].dropna(), *area_codes[np.unique(code[is_kommune])]])
+    of = kommune_codes.get_indexer(kommune_of["kommune"].to_numpy(dtype=object)[ok])
+    kommune = np.where(row >= 0, np.append(of, -1)[row], -1)
+    kommune[is_kommune] = kommune_codes.get_indexer(area_codes)[code[is_kommune]]
     series = np.zeros(len(t), dtype=np.int64)
     for k in keys:
-        c, u = pd.factorize(t[k])
+        c, u = codes(t[k])
         series = series * (len(u) + 1) + c
-    kcode = codes.get_indexer(pd.Series(kommune, dtype=object).fillna("").astype(str))
-    ref = series * (len(codes) + 1) + kcode
-    at_kommune = _find(ref[is_kommune], np.where(kcode >= 0, ref, -1))
+    ref = series * (len(kommune_codes) + 1) + kommune
+    at_kommune = _find(ref[is_kommune], np.where(kommune >= 0, ref, -1))
     value_kommune = np.where(at_kommune >= 0, value[is_kommune][np.maximum(at_kommune, 0)], np.nan)
-    is_country = t["level"].to_numpy() == "country"
+    is_country = level == levels.get_indexer(["country"])[0]
     at_country = _find(series[is_country], series)
     value_country = np.where(at_country >= 0, value[is_country][np.maximum(at_country, 0)], np.nan)
-    t = t.assign(value=np.where(t["suppressed"].to_numpy(), np.nan, t["value"].to_numpy(dtype=float)))
-    t.loc[t["suppressed"].to_numpy(), ["ci_low", "ci_high"]] = np.nan
-    t["kommune"] = pd.array(kommune, dtype=kommune_of["kommune"].dtype) if len(t) else kommune
+    t = t.assign(value=value)
+    t.loc[suppressed, ["ci_low", "ci_high"]] = np.nan
+    t["kommune"] = pd.Categorical.from_codes(kommune, categories=kommune_codes)
     t["value_kommune"] = value_kommune
     t["value_country"] = value_country
     t["relative_difference_kommune"] = relative_difference(t["value"], t["value_kommune"])

@@ -32,6 +32,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from levekar.indicators.cells import categorical
 from levekar.indicators.modular import null_vector
 
 PRIME = (1 << 61) - 1
@@ -214,6 +215,14 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[st
     if len(cross):
         c = cells[CELL_KEYS].reset_index(drop=True).assign(cell=np.arange(len(cells)))
         key = ["indicator_id", "year", "pooled_years", "breakdown", "breakdown_value"]
+        # joined in the cells' own key types (categorical keys: on their codes)
+        cross = cross.assign(
+            **{
+                k: categorical(cross[k], c[k].cat.categories)
+                for k in ("level", "area_code")
+                if isinstance(c[k].dtype, pd.CategoricalDtype)
+            }
+        )
         j = cross.merge(c[~moving], on=["level", "area_code"])
         j["relation"] = j.groupby(["relation", *key], sort=True).ngroup()
         n = len(j)
@@ -250,7 +259,7 @@ class _CellKeys:
         codes = {}
         for col in ("indicator_id", "level", "area_code", "breakdown", "breakdown_value"):
             codes[col], uniques = pd.factorize(c[col], sort=True)
-            setattr(self, f"_{col}", pd.Index(uniques))
+            setattr(self, f"_{col}", pd.Index(np.asarray(uniques, dtype=object)))
         self.breakdown = codes["breakdown"]
         self.n_breakdowns = len(self._breakdown)
         self.total_code = self._breakdown.get_indexer([TOTAL])[0]

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from levekar.indicators.catalogue import Catalogue, Indicator
+from levekar.indicators.cells import as_categories, categorical, codes, concat, sorted_index
 from levekar.indicators.disclosure import primary, rule_columns
 from levekar.indicators.expr import compile_expr
 from levekar.indicators.facts import moves
@@ -167,26 +168,36 @@ def _materialised(con: ibis.BaseBackend, expr: ir.Table, name: str) -> Iterator[
 
 def count_units(con: ibis.BaseBackend, facts: ir.Table, catalogue: Catalogue) -> pd.DataFrame:
     """`unit_counts` executed: the cross table (materialised once on DuckDB), then one wide result per
-    breakdown dimension, made long here. (As one union of a hundred projections Spark plans and runs the aggregate
-    once per projection: minutes on the tiny preset.)"""
+    breakdown dimension, made long here, with categorical keys (`levekar.indicators.cells`). (As one union
+    of a hundred projections Spark plans and runs the aggregate once per projection: minutes on the tiny
+    preset.)"""
     cross, counts = _cross_counts(facts, catalogue)
     out = []
     with _materialised(con, cross, "levekar_cross") as cached:
         for wide_expr, ids in _wide_counts(cached, counts, catalogue):
             wide = con.execute(wide_expr)
-            for cid, col in ids:
-                out.append(
-                    pd.DataFrame(
-                        {
-                            **{k: wide[k] for k in KEYS},
-                            "indicator_id": cid,
-                            "numerator": wide[f"{col}__num"].astype("float64"),
-                            "denominator": wide[f"{col}__den"].astype("int64"),
-                            "sum_squares": wide[f"{col}__ss"].astype("float64"),
-                        }
-                    )
+            n = len(wide)
+            rows = np.tile(np.arange(n), len(ids))  # one block of the wide rows per count
+            ids_index = sorted_index(cid for cid, _ in ids)
+            out.append(
+                pd.DataFrame(
+                    {
+                        **{k: np.asarray(wide[k])[rows] if k == "year" else categorical(wide[k])[rows] for k in KEYS},
+                        "indicator_id": pd.Categorical.from_codes(
+                            np.repeat(ids_index.get_indexer([cid for cid, _ in ids]), n), categories=ids_index
+                        ),
+                        **{
+                            name: np.concatenate([wide[f"{col}__{part}"].to_numpy(dtype=dtype) for _, col in ids])
+                            for name, part, dtype in (
+                                ("numerator", "num", "float64"),
+                                ("denominator", "den", "int64"),
+                                ("sum_squares", "ss", "float64"),
+                            )
+                        },
+                    }
                 )
-    return pd.concat(out, ignore_index=True)
+            )
+    return concat(out)
 
 
 def medians(facts: ir.Table, catalogue: Catalogue, members: pd.DataFrame) -> pd.DataFrame:
@@ -232,7 +243,7 @@ def medians(facts: ir.Table, catalogue: Catalogue, members: pd.DataFrame) -> pd.
                     .assign(level=level, indicator_id=i.id, breakdown=dim)
                     .pipe(lambda d, ys=years, bs=bvs: d.assign(year=ys[d.year], breakdown_value=bs[d.breakdown_value]))
                 )
-    m = pd.concat(out, ignore_index=True).assign(pooled_years=1, numerator=np.nan)
+    m = concat(out).assign(pooled_years=1, numerator=np.nan)
     m["suppressed"] = primary(0, m["denominator"], cell_rules(m["indicator_id"], catalogue))
     return m
 
@@ -301,8 +312,9 @@ def standardise(rolled: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
     internal rows are replaced by one row per cell with numerator Σ d_g, denominator Σ n_g, `rate` and
     `rate_var`."""
     keys = ["level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
-    out = [rolled[~rolled.indicator_id.str.contains("@", regex=False)]]
-    for i in (i for i in catalogue.indicators if i.kind == "standardised"):
+    rates = [i for i in catalogue.indicators if i.kind == "standardised"]
+    out = [rolled[~rolled.indicator_id.isin([gid for i in rates for gid, _, _ in i.age_group_ids()])]]
+    for i in rates:
         ids = [gid for gid, _, _ in i.age_group_ids()]
         g = rolled[rolled.indicator_id.isin(ids)]
         std = g[(g.level == "country") & (g.breakdown == TOTAL)][
@@ -314,11 +326,11 @@ def standardise(rolled: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
         with np.errstate(divide="ignore", invalid="ignore"):
             g["r"] = np.where(n > 0, g.w * g.numerator / n, 0.0) * i.per
             g["v"] = np.where(n > 0, g.w**2 * g.numerator / n**2, 0.0) * i.per**2
-        agg = g.groupby(keys, as_index=False).agg(
+        agg = g.groupby(keys, observed=True, as_index=False).agg(
             numerator=("numerator", "sum"), denominator=("denominator", "sum"), rate=("r", "sum"), rate_var=("v", "sum")
         )
         out.append(agg.assign(indicator_id=i.id, sum_squares=0.0))
-    return pd.concat(out, ignore_index=True)
+    return concat(out)
 
 
 def level_facts(facts: ir.Table, level: str, mapping: pd.DataFrame | None) -> ir.Table:
@@ -367,7 +379,7 @@ def per_level_counts(
         c = count_units(con, level_facts(facts.filter(mover), level, mapping), catalogue)
         out.append(c.rename(columns={"grunnkrets": "area_code"}).assign(level=level))
     keys = ["indicator_id", "level", "area_code", "year", "breakdown", "breakdown_value"]
-    return pd.concat(out, ignore_index=True).groupby(keys, as_index=False, sort=False)[SUMMED].sum()[keys + SUMMED]
+    return concat(out).groupby(keys, observed=True, as_index=False, sort=False)[SUMMED].sum()[keys + SUMMED]
 
 
 def roll_up(counts: pd.DataFrame, levels: dict[str, pd.DataFrame], strict: bool = False) -> pd.DataFrame:
@@ -376,18 +388,20 @@ def roll_up(counts: pd.DataFrame, levels: dict[str, pd.DataFrame], strict: bool 
     levels are added here."""
     keys = ["year", "breakdown", "breakdown_value", "indicator_id"]
     # a fixed order, so float sums (means) come out the same to the last bit on every run
-    counts = counts.sort_values(["grunnkrets", *keys], kind="stable").reset_index(drop=True)
+    counts = as_categories(counts).sort_values(["grunnkrets", *keys], kind="stable").reset_index(drop=True)
+    unit, units = codes(counts["grunnkrets"])
     out = [counts.rename(columns={"grunnkrets": "area_code"}).assign(level="grunnkrets")]
     for level, mapping in levels.items():
-        m = counts.merge(mapping[["grunnkrets", "area_code"]], on="grunnkrets", how="left")
-        missing = m["area_code"].isna()
-        if missing.any() and strict:
-            raise ValueError(f"level {level!r} has no area for grunnkrets {m.loc[missing, 'grunnkrets'].iloc[0]!r}")
-        m = m[~missing]
-        out.append(m.groupby(["area_code", *keys], as_index=False)[SUMMED].sum().assign(level=level))
-    out.append(counts.groupby(keys, as_index=False)[SUMMED].sum().assign(level="country", area_code="0"))
+        # joined on the grunnkrets' codes (a grunnkrets may be in more than one area of a level)
+        at = units.get_indexer(pd.Index(mapping["grunnkrets"].astype(str), dtype=object))
+        if strict and (missing := ~np.isin(unit, at)).any():
+            raise ValueError(f"level {level!r} has no area for grunnkrets {counts['grunnkrets'][missing].iloc[0]!r}")
+        m = pd.DataFrame({"_unit": at, "area_code": categorical(mapping["area_code"].astype(str))})[at >= 0]
+        m = counts.drop(columns="grunnkrets").assign(_unit=unit).merge(m, on="_unit")
+        out.append(m.groupby(["area_code", *keys], observed=True, as_index=False)[SUMMED].sum().assign(level=level))
+    out.append(counts.groupby(keys, observed=True, as_index=False)[SUMMED].sum().assign(level="country", area_code="0"))
     cols = ["indicator_id", "level", "area_code", "year", "breakdown", "breakdown_value", *SUMMED]
-    return pd.concat(out, ignore_index=True)[cols]
+    return concat(out)[cols]
 
 
 def pool_years(rolled: pd.DataFrame, window: int = 3) -> pd.DataFrame:
@@ -399,9 +413,11 @@ def pool_years(rolled: pd.DataFrame, window: int = 3) -> pd.DataFrame:
     for end in sorted(years):
         if all(end - k in years for k in range(window)):
             part = rolled[rolled["year"].between(end - window + 1, end)]
-            out.append(part.groupby(keys, as_index=False)[SUMMED].sum().assign(year=end, pooled_years=window))
+            out.append(
+                part.groupby(keys, observed=True, as_index=False)[SUMMED].sum().assign(year=end, pooled_years=window)
+            )
     cols = [*keys[:3], "year", "pooled_years", *keys[3:], *SUMMED]
-    return pd.concat(out, ignore_index=True)[cols]
+    return concat(out)[cols]
 
 
 def wilson(numerator: np.ndarray, denominator: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
@@ -442,7 +458,7 @@ def values(table: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
 
 
 def cell_rules(indicator_ids: pd.Series, catalogue: Catalogue) -> pd.DataFrame:
-    """The disclosure rule of each cell's indicator, one row per cell."""
+    """The disclosure rule of each cell's indicator, one row per cell (empty for an id not in the catalogue)."""
     rules = pd.DataFrame(
         [
             {
@@ -451,7 +467,6 @@ def cell_rules(indicator_ids: pd.Series, catalogue: Catalogue) -> pd.DataFrame:
             }
             for i in catalogue.indicators
         ]
-    )
-    return (
-        pd.DataFrame({"indicator_id": indicator_ids.to_numpy()}).merge(rules, how="left").drop(columns="indicator_id")
-    )
+    ).set_index("indicator_id")
+    code, ids = codes(indicator_ids)
+    return rules.reindex(ids).iloc[code].reset_index(drop=True)

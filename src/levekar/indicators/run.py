@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from levekar.indicators.catalogue import Catalogue, load_catalogue
+from levekar.indicators.cells import as_categories, as_strings, concat
 from levekar.indicators.compare import add_comparisons
 from levekar.indicators.disclosure import CELL_KEYS, membership, secondary_suppression
 from levekar.indicators.engine import (
@@ -149,7 +150,7 @@ def _compute(
     moving = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if i.per_level))
     if moving.indicators:
         say("moves per level", 0.55)
-        rolled = pd.concat([rolled, per_level_counts(con, facts, moving, levels)], ignore_index=True)
+        rolled = concat([rolled, per_level_counts(con, facts, moving, levels)])
     say("protecting", 0.6)
     out, disclosure = finish_values(
         rolled,
@@ -182,14 +183,20 @@ def finish_values(
     suppression (medians); `unknown` (same layout, numerator = the number of unknown input cells summed into
     the cell) marks cells built on suppressed input: they are suppressed and published without counts."""
     say = progress or (lambda step, frac: None)
-    rolled = standardise(pool_years(rolled), catalogue)
+    rolled = standardise(pool_years(as_categories(rolled)), catalogue)
     vals = values(rolled, catalogue)
     members = membership(levels, geography["grunnkrets"])
     blind = np.zeros(len(vals), dtype=bool)
     if unknown is not None and len(unknown):
-        u = pool_years(unknown)
+        u = pool_years(as_categories(unknown))
         u = u[u["numerator"] > 0][CELL_KEYS].drop_duplicates().assign(_unknown=True)
-        blind = vals[CELL_KEYS].merge(u, on=CELL_KEYS, how="left")["_unknown"].fillna(False).to_numpy(dtype=bool)
+        both = concat([vals[CELL_KEYS], u])  # the same categories on both sides
+        blind = (
+            both[: len(vals)][CELL_KEYS]
+            .merge(both[len(vals) :], on=CELL_KEYS, how="left")["_unknown"]
+            .fillna(False)
+            .to_numpy(dtype=bool)
+        )
         vals["suppressed"] = vals["suppressed"].to_numpy() | blind
     vals["suppressed"], disclosure = secondary_suppression(
         vals, members, cell_rules(vals["indicator_id"], catalogue), per_level=per_level
@@ -199,7 +206,7 @@ def finish_values(
         disclosure["unknown_input"] = int(blind.sum())
     if more is not None:
         say("medians", 0.75)
-        vals = pd.concat([vals, more(members)], ignore_index=True)
+        vals = concat([vals, more(members)])
     kommune_of = pd.concat(
         [
             m.merge(geography[["grunnkrets", "kommune"]], on="grunnkrets")[["area_code", "kommune"]]
@@ -216,4 +223,5 @@ def finish_values(
     say("comparing", 0.8)
     out = add_comparisons(vals, kommune_of)
     order = ["indicator_id", "level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
-    return out.sort_values(order).reset_index(drop=True), disclosure
+    out = out.sort_values(order).reset_index(drop=True)
+    return as_strings(out.assign(kommune=out["kommune"].astype(geography["kommune"].dtype))), disclosure

@@ -1,0 +1,72 @@
+"""Cell keys as categoricals while the cells are computed.
+
+A run has millions of cells keyed by a few dozen indicators, a handful of levels and breakdowns and some
+thousand area codes. Kept as strings, every sort, group-by, merge and row selection moves the strings; as
+categoricals whose categories are in sorted order, those work on small integer codes and sort as the
+strings do. The published frame gets its strings back at the end (`as_strings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+KEY_COLUMNS = ("indicator_id", "level", "area_code", "grunnkrets", "breakdown", "breakdown_value")
+
+
+def sorted_index(values: Iterable) -> pd.Index:
+    """Distinct values, sorted, as the categories of a key (one form everywhere, so that dtypes compare equal)."""
+    return pd.Index(sorted(set(values)), dtype=object)
+
+
+def categorical(values: pd.Series | np.ndarray, categories: pd.Index | None = None) -> pd.Categorical:
+    """`values` as a categorical with sorted categories (`categories` when given: a value outside them is
+    missing)."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.array
+    if isinstance(values, pd.Categorical):
+        categories = sorted_index(values.categories) if categories is None else categories
+        if values.categories.dtype == object and values.categories.equals(categories):
+            return values
+        return values.set_categories(categories)
+    codes, uniques = pd.factorize(values)
+    categories = sorted_index(uniques) if categories is None else categories
+    where = categories.get_indexer(pd.Index(np.asarray(uniques, dtype=object)))
+    # a missing value (code −1) picks the −1 appended at the end
+    return pd.Categorical.from_codes(np.append(where, -1)[codes], categories=categories)
+
+
+def as_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its key columns (those of `KEY_COLUMNS` it has) as sorted categoricals."""
+    keys = [c for c in KEY_COLUMNS if c in frame.columns]
+    return frame.assign(**{c: categorical(frame[c]) for c in keys}) if keys else frame
+
+
+def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """`pd.concat` of frames of cells, keeping the key columns categorical: each key's categories are the
+    sorted union of the frames' (for categoricals that differ pandas would fall back to strings)."""
+    frames = [as_categories(f) for f in frames if len(f.columns)]
+    if not frames:
+        return pd.DataFrame()
+    keys = [c for c in KEY_COLUMNS if any(c in f.columns for f in frames)]
+    union = {c: sorted_index(v for f in frames if c in f.columns for v in f[c].cat.categories) for c in keys}
+    return pd.concat(
+        [f.assign(**{c: categorical(f[c], union[c]) for c in keys if c in f.columns}) for f in frames],
+        ignore_index=True,
+    )
+
+
+def codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes and the values they stand for (a categorical's own; strings factorised)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), pd.Index(np.asarray(values.cat.categories, dtype=object))
+    c, u = pd.factorize(values)
+    return c, pd.Index(np.asarray(u, dtype=object))
+
+
+def as_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its categorical key columns back as strings (the published form)."""
+    cats = [c for c in KEY_COLUMNS if c in frame.columns and isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    return frame.assign(**{c: frame[c].astype(str) for c in cats}) if cats else frame
