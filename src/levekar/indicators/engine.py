@@ -24,7 +24,7 @@ from levekar.indicators.cells import as_categories, categorical, codes, concat, 
 from levekar.indicators.disclosure import primary, rule_columns
 from levekar.indicators.expr import compile_expr
 from levekar.indicators.facts import moves
-from levekar.indicators.modular import group_order
+from levekar.indicators.ranks import cell_counts, order_statistics
 
 Z95 = 1.959963984540054
 TOTAL = "total"
@@ -175,19 +175,20 @@ def count_units(con: ibis.BaseBackend, facts: ir.Table, catalogue: Catalogue) ->
     out = []
     with _materialised(con, cross, "levekar_cross") as cached:
         for wide_expr, ids in _wide_counts(cached, counts, catalogue):
-            wide = con.execute(wide_expr)
+            wide = con.to_pyarrow(wide_expr)  # (Ibis's own conversion to pandas takes seconds here)
             n = len(wide)
             rows = np.tile(np.arange(n), len(ids))  # one block of the wide rows per count
             ids_index = sorted_index(cid for cid, _ in ids)
+            key = {k: wide[k].to_numpy() if k == "year" else categorical(wide[k].to_pandas()) for k in KEYS}
             out.append(
                 pd.DataFrame(
                     {
-                        **{k: np.asarray(wide[k])[rows] if k == "year" else categorical(wide[k])[rows] for k in KEYS},
+                        **{k: v[rows] for k, v in key.items()},
                         "indicator_id": pd.Categorical.from_codes(
                             np.repeat(ids_index.get_indexer([cid for cid, _ in ids]), n), categories=ids_index
                         ),
                         **{
-                            name: np.concatenate([wide[f"{col}__{part}"].to_numpy(dtype=dtype) for _, col in ids])
+                            name: np.concatenate([wide[f"{col}__{part}"].to_numpy().astype(dtype) for _, col in ids])
                             for name, part, dtype in (
                                 ("numerator", "num", "float64"),
                                 ("denominator", "den", "int64"),
@@ -223,7 +224,7 @@ def medians(facts: ir.Table, catalogue: Catalogue, members: pd.DataFrame) -> pd.
         dims = {dim: f[catalogue.breakdowns[dim]["column"]].cast("string") for dim in i.breakdowns}
         t = f.select("grunnkrets", "year", x=compile_expr(i.value, f).cast("float64"), **dims).to_pyarrow()
         x = t["x"].to_numpy()
-        order = np.argsort(x, kind="stable")
+        order = np.argsort(x)  # ties are equal values: their order changes no order statistic
         x = x[order]
         # codes by Arrow's hash kernels: millions of strings are slow to hash in pandas
         unit = pc.fill_null(pc.index_in(t["grunnkrets"], value_set=pa.array(units, pa.string())), -1)
@@ -261,43 +262,33 @@ def _level_medians(
     grunnkrets may lie in more than one area of a level)."""
     area_code, areas = pd.factorize(member_area)
     keep = member_unit >= 0
-    m_unit, m_area = member_unit[keep], area_code[keep].astype(np.int32)
+    m_unit, m_area = member_unit[keep], area_code[keep].astype(np.int64)
     n_units = int(max(unit.max(initial=-1), m_unit.max(initial=-1))) + 1
-    if len(np.unique(m_unit)) == len(m_unit):  # a grunnkrets in one area at most (the usual case)
-        area_of = np.full(n_units + 1, -1, dtype=np.int32)  # the last slot: persons outside every grunnkrets
-        area_of[m_unit] = m_area
-        area = area_of[unit]
-        person = np.flatnonzero(area >= 0)
-        area = area[person]
-    else:  # overlapping areas: a person once per area, still in the order of x
-        by_unit = np.argsort(m_unit, kind="stable")
-        m_unit, m_area = m_unit[by_unit], m_area[by_unit]
-        first = np.searchsorted(m_unit, np.arange(n_units + 1))
-        n_areas = np.where(unit >= 0, first[np.maximum(unit, 0) + 1] - first[np.maximum(unit, 0)], 0)
-        person = np.repeat(np.arange(len(x)), n_areas)
-        offset = np.arange(len(person)) - np.repeat(np.cumsum(n_areas) - n_areas, n_areas)
-        area = m_area[first[unit[person]] + offset]
+    # each grunnkrets' areas (usually one): areas_of[first[u]:first[u + 1]]
+    by_unit = np.argsort(m_unit, kind="stable")
+    areas_of = m_area[by_unit]
+    first = np.searchsorted(m_unit[by_unit], np.arange(n_units + 1))
     n_years, n_bv = int(year_code.max(initial=0)) + 1, int(bv_code.max(initial=0)) + 1
-    key = (area * n_years + year_code[person]) * n_bv + bv_code[person]
-    grouped, starts = group_order(key, len(areas) * n_years * n_bv)
-    xs = x[person[grouped]]
-    del key, grouped, person, area
-    n = np.diff(starts)
+    n_keys = len(areas) * n_years * n_bv
+    n = cell_counts(unit, year_code, bv_code, first, areas_of, n_years, n_bv, n_keys)
     g = np.flatnonzero(n)
-    n, s = n[g], starts[g]
+    n = n[g]
     half = Z95 * np.sqrt(n) / 2
-    # ranks rounded half up, as SQL's round does
+    # ranks (from 1) rounded half up, as SQL's round does: the interval's ends and the two middle values
     lo = np.maximum(np.floor(n / 2 - half + 0.5).astype(np.int64), 1)
     hi = np.minimum(np.floor(1 + n / 2 + half + 0.5).astype(np.int64), n)
+    ranks = np.full((n_keys, 4), -1, dtype=np.int64)
+    ranks[g] = np.stack([lo, (n - 1) // 2 + 1, n // 2 + 1, hi], axis=1)
+    at = order_statistics(x, unit, year_code, bv_code, first, areas_of, n_years, n_bv, ranks)[g]
     return pd.DataFrame(
         {
             "area_code": np.asarray(areas, dtype=object)[g // (n_years * n_bv)],
             "year": (g // n_bv) % n_years,
             "breakdown_value": g % n_bv,
             "denominator": n,
-            "value": (xs[s + (n - 1) // 2] + xs[s + n // 2]) / 2,
-            "ci_low": xs[s + lo - 1],
-            "ci_high": xs[s + hi - 1],
+            "value": (at[:, 1] + at[:, 2]) / 2,
+            "ci_low": at[:, 0],
+            "ci_high": at[:, 3],
         }
     )
 

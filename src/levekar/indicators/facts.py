@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import ibis
@@ -106,11 +107,12 @@ def connect(
 
 
 def person_windows(p: ir.Table) -> ir.Table:
-    """Each person's neighbouring years, in one window pass (partitioned by person, ordered by year):
+    """Each person's neighbouring years, in one window pass over a narrow table (person_id, year,
+    grunnkrets, eq_income, student_household; partitioned by person, ordered by year) — the window sorts
+    its rows, so it sees no more columns than it needs. Returns (person_id, year, and):
 
-    - where the person lived a year before and lives a year after (null: not resident then), whether the
-      extract has those years, and moves across the grunnkrets boundary (`levekar.indicators.engine.
-      level_facts` measures the moves across any level's boundary instead);
+    - where the person lived a year before and lives a year after (`prev_grunnkrets`, `next_grunnkrets`;
+      null: not resident then);
     - SSB's persistent low income: the mean of the person's equivalised income over three consecutive years
       under 60 % of the median of those three-year means (over persons not in a student household in the
       last year); null where the person is not in all three years, or is in a student household."""
@@ -124,16 +126,15 @@ def person_windows(p: ir.Table) -> ir.Table:
         eq3=(p.eq_income.lag(2).over(w) + p.eq_income.lag(1).over(w) + p.eq_income) / 3,
         three_years=(p.year - p.year.lag(2).over(w)).fill_null(0) == 2,
     )
-    years = p.select(y=p.year).distinct()
-    p = p.left_join(years.select(year=years.y - 1, has_next_year=True), "year").drop("year_right")
-    p = p.left_join(years.select(year=years.y + 1, has_prev_year=True), "year").drop("year_right")
-    p = p.mutate(has_next_year=p.has_next_year.fill_null(False), has_prev_year=p.has_prev_year.fill_null(False))
-    p = p.mutate(**moves(p, p.grunnkrets, p.next_grunnkrets, p.prev_grunnkrets))
     eligible = p.three_years & ~p.student_household
     median = p.filter(eligible).group_by("year").aggregate(median_eq3=p.eq3.median())
     p = p.left_join(median, "year").drop("year_right")
-    return p.mutate(persistent_low_income=ibis.ifelse(eligible, p.eq3 < 0.6 * p.median_eq3, ibis.null("boolean"))).drop(
-        "eq3", "three_years", "median_eq3"
+    return p.select(
+        "person_id",
+        "year",
+        "next_grunnkrets",
+        "prev_grunnkrets",
+        persistent_low_income=ibis.ifelse(eligible, p.eq3 < 0.6 * p.median_eq3, ibis.null("boolean")),
     )
 
 
@@ -146,23 +147,17 @@ def moves(p: ir.Table, here: ir.Value, there_next: ir.Value, there_before: ir.Va
     }
 
 
-def person_facts(tables: dict[str, ir.Table]) -> ir.Table:
+def household_facts(tables: dict[str, ir.Table]) -> ir.Table:
+    """One row per household and year: the extract's household table with its members counted from the
+    persons, the EU consumption units and the equivalised income."""
     p = tables["persons"]
-    p = p.mutate(
-        age=(p.year - p.birth_year - 1).cast("int16"),
-        immigrant_background=p.innvandringskategori.isin(["B", "C"]),
-    )
-    p = p.mutate(
-        africa_asia=p.immigrant_background & (p.landbakgrunn == "afrika_asia_mv"),
-        neet=~p.employed & ~p.in_education,
-        low_education=p.education_nus.isnull() | (p.education_nus <= 2),
-    )
+    age = p.year - p.birth_year - 1
     hh = p.group_by(["household_id", "year"]).aggregate(
         hh_persons=p.count(),
-        hh_small_children=(p.age <= 5).sum(),
-        hh_children=(p.age < 18).sum(),
-        hh_14plus=(p.age >= 14).sum(),
-        hh_under14=(p.age < 14).sum(),
+        hh_small_children=(age <= 5).sum(),
+        hh_children=(age < 18).sum(),
+        hh_14plus=(age >= 14).sum(),
+        hh_under14=(age < 14).sum(),
         hh_first_person=p.person_id.min(),
     )
     h = tables["households"].join(hh, ["household_id", "year"])
@@ -178,19 +173,44 @@ def person_facts(tables: dict[str, ir.Table]) -> ir.Table:
         eq_income=h.income_after_tax / cu,
         transfers_half=h.income_transfers >= 0.5 * h.income_total,
     )
-    facts = p.join(h, ["household_id", "year"])
-    median = (
-        facts.filter(~facts.student_household).group_by("year").aggregate(median_eq_income=facts.eq_income.median())
+    # the median over persons (student households left out): each household's value once per member
+    persons = h.filter(~h.student_household).select("year", "eq_income", member=ibis.range(0, h.hh_persons).unnest())
+    median = persons.group_by("year").aggregate(median_eq_income=persons.eq_income.median())
+    h = h.join(median, "year")
+    return h.mutate(
+        low_income_eu60=ibis.ifelse(h.student_household, ibis.null("boolean"), h.eq_income < 0.6 * h.median_eq_income)
     )
-    facts = facts.join(median, "year")
+
+
+def person_facts(tables: dict[str, ir.Table], stash: Callable[[ir.Table, str], ir.Table] | None = None) -> ir.Table:
+    """The person-year facts. `stash(expr, name)` may compute an intermediate table once (the households,
+    the person windows) where the engine would otherwise compute it again for each use (`Stash`)."""
+    stash = stash or (lambda t, name: t)
+    h = stash(household_facts(tables), "levekar_households")
+    p = tables["persons"]
+    p = p.mutate(
+        age=(p.year - p.birth_year - 1).cast("int16"),
+        immigrant_background=p.innvandringskategori.isin(["B", "C"]),
+    )
+    p = p.mutate(
+        africa_asia=p.immigrant_background & (p.landbakgrunn == "afrika_asia_mv"),
+        neet=~p.employed & ~p.in_education,
+        low_education=p.education_nus.isnull() | (p.education_nus <= 2),
+    )
+    narrow = p.select("person_id", "year", "grunnkrets", "household_id").join(
+        h.select("household_id", "year", "eq_income", "student_household"), ["household_id", "year"]
+    )
+    windows = stash(person_windows(narrow.drop("household_id")), "levekar_windows")
+    facts = p.join(h, ["household_id", "year"]).join(windows, ["person_id", "year"])
     # one row stands for the household in household-level indicators
     facts = facts.mutate(household_head=facts.person_id == facts.hh_first_person)
+    years = tables["persons"].select(y=tables["persons"].year).distinct()
+    facts = facts.left_join(years.select(year=years.y - 1, has_next_year=True), "year").drop("year_right")
+    facts = facts.left_join(years.select(year=years.y + 1, has_prev_year=True), "year").drop("year_right")
     facts = facts.mutate(
-        low_income_eu60=ibis.ifelse(
-            facts.student_household, ibis.null("boolean"), facts.eq_income < 0.6 * facts.median_eq_income
-        ),
+        has_next_year=facts.has_next_year.fill_null(False), has_prev_year=facts.has_prev_year.fill_null(False)
     )
-    facts = person_windows(facts)
+    facts = facts.mutate(**moves(facts, facts.grunnkrets, facts.next_grunnkrets, facts.prev_grunnkrets))
     d = tables["dwellings"].select("dwelling_id", "year", "tenure", "rooms", "area_m2", "building_type", "sale_price")
     facts = facts.left_join(d, ["dwelling_id", "year"]).drop("dwelling_id_right", "year_right")
     facts = facts.mutate(
@@ -199,3 +219,24 @@ def person_facts(tables: dict[str, ir.Table]) -> ir.Table:
         & (facts.area_m2 / facts.hh_persons < 25),
     )
     return facts
+
+
+class Stash:
+    """Intermediate tables of the fact build computed once: DuckDB temporary tables, dropped by `drop()` once
+    what uses them is materialised. Elsewhere (Spark) they stay queries."""
+
+    def __init__(self, con: ibis.BaseBackend):
+        self.con = con
+        self.names: list[str] = []
+
+    def __call__(self, expr: ir.Table, name: str) -> ir.Table:
+        if self.con.name != "duckdb":
+            return expr
+        self.con.raw_sql(f"DROP TABLE IF EXISTS {name}")
+        self.names.append(name)
+        return self.con.create_table(name, expr, temp=True)  # registers the memtables the expression uses
+
+    def drop(self) -> None:
+        for name in self.names:
+            self.con.raw_sql(f"DROP TABLE IF EXISTS {name}")
+        self.names = []

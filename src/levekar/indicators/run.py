@@ -26,7 +26,7 @@ from levekar.indicators.engine import (
     values,
 )
 from levekar.indicators.expr import columns_of
-from levekar.indicators.facts import backend, connect, person_facts
+from levekar.indicators.facts import Stash, backend, connect, person_facts
 
 
 def needed_columns(catalogue: Catalogue) -> set[str]:
@@ -122,12 +122,14 @@ def _compute(
 ) -> tuple[pd.DataFrame, dict, dict]:
     say = progress or (lambda step, frac: None)
     con, tables = connect(extract_dir, engine=engine, spark_master=spark_master)
-    facts = person_facts(tables)
+    stash = Stash(con)
+    facts = person_facts(tables, stash)
     catalogue = catalogue or load_catalogue(columns=set(facts.columns))
     say("counting", 0.1)
     # materialise only the columns the catalogue uses, once, instead of once per breakdown pass
     needed = facts.select(*sorted((needed_columns(catalogue) | set(extra_columns)) & set(facts.columns)))
     facts = _materialise(con, needed, engine, workdir)
+    stash.drop()
     additive = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if not i.per_level))
     counts = count_units(con, facts, additive)
     geography = tables["geography"].execute()

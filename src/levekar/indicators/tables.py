@@ -26,8 +26,9 @@ import pyarrow.parquet as pq
 
 from levekar.geo.inputs import InputError
 from levekar.indicators.catalogue import Catalogue
+from levekar.indicators.cells import as_strings
 from levekar.indicators.engine import TOTAL, count_units, roll_up
-from levekar.indicators.run import finish_values, level_mappings, needed_columns
+from levekar.indicators.run import _materialise, finish_values, level_mappings, needed_columns
 from levekar.schema.validate import Problem
 from levekar.sources.symbols import parse_numbers
 
@@ -195,19 +196,19 @@ def compute_from_tables(
 def tables_from_extract(extract_dir: str | Path, catalogue: Catalogue) -> pd.DataFrame:
     """The ordered delivery a register extract gives (what SSB computes for a municipality's order): every
     aggregable indicator's counts per grunnkrets, year and breakdown cell, in `read_tables`' layout."""
-    import ibis
-
-    from levekar.indicators.facts import connect, person_facts
+    from levekar.indicators.facts import Stash, connect, person_facts
 
     con, tables = connect(extract_dir)
-    facts = person_facts(tables)
+    stash = Stash(con)
+    facts = person_facts(tables, stash)
     keep = set(aggregable(catalogue).values())
     used = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if i.id in keep))
     needed = facts.select(*sorted(needed_columns(used) & set(facts.columns)))
-    con.raw_sql(f"CREATE OR REPLACE TEMP TABLE levekar_facts AS {ibis.to_sql(needed, dialect='duckdb')}")
-    counts = count_units(con, con.table("levekar_facts"), used)
+    facts = _materialise(con, needed, "duckdb", Path())
+    stash.drop()
+    counts = count_units(con, facts, used)
     cols = [*KEYS, "numerator", "denominator", "sum_squares"]
-    return counts[cols].sort_values(KEYS, kind="stable").reset_index(drop=True)
+    return as_strings(counts[cols].sort_values(KEYS, kind="stable").reset_index(drop=True))
 
 
 def read_geography(path: str | Path, id_column: str = "grunnkrets", bydel_column: str | None = "bydel"):
