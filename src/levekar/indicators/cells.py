@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 KEY_COLUMNS = ("indicator_id", "level", "area_code", "grunnkrets", "breakdown", "breakdown_value")
 
@@ -66,7 +67,16 @@ def codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return c, pd.Index(np.asarray(u, dtype=object))
 
 
+def strings(values: pd.Categorical) -> pd.api.extensions.ExtensionArray:
+    """A categorical as pandas' string array, decoded by Arrow (several times faster than `astype(str)`)."""
+    codes = values.codes
+    dictionary = pa.DictionaryArray.from_arrays(
+        pa.array(codes, mask=codes < 0), pa.array(np.asarray(values.categories, dtype=object), pa.string())
+    )
+    return pd.array(dictionary.cast(pa.large_string()), dtype="str")
+
+
 def as_strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with its categorical key columns back as strings (the published form)."""
-    cats = [c for c in KEY_COLUMNS if c in frame.columns and isinstance(frame[c].dtype, pd.CategoricalDtype)]
-    return frame.assign(**{c: frame[c].astype(str) for c in cats}) if cats else frame
+    """The frame with every categorical column back as strings (the published form)."""
+    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    return frame.assign(**{c: strings(frame[c].array) for c in cats}) if cats else frame

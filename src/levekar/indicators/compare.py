@@ -58,35 +58,49 @@ def label(rel: float, scale: str = "share") -> str | None:
     return word.format(dir=d, Dir=d.capitalize())
 
 
-def labels(rel, scale: str = "share") -> np.ndarray:
-    """`label` for a whole column at once (None where the difference is missing)."""
+def _label_index(rel, scale: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each difference's position in the table of words (−1: missing), and the table."""
     rel = np.asarray(rel, dtype=float)
     ok = np.isfinite(rel)
     r = np.where(ok, np.round(rel), 0)
     band = np.searchsorted(np.asarray(BANDS), np.abs(r), side="right")
-    up = r > 0
     table = np.array(
-        [[w.format(dir=d, Dir=d.capitalize()) for d in ("lavere", "høyere")] for w in WORDS[scale]], dtype=object
+        [w.format(dir=d, Dir=d.capitalize()) for w in WORDS[scale] for d in ("lavere", "høyere")], dtype=object
     )
-    out = table[band, up.astype(int)]
-    out[~ok] = None
-    return out
+    return np.where(ok, 2 * band + (r > 0), -1), table
+
+
+def _significance_index(ci_low, ci_high, reference) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi, ref = (np.asarray(a, dtype=float) for a in (ci_low, ci_high, reference))
+    index = np.where(hi < ref, 2, np.where(lo > ref, 1, 0))
+    return np.where(~np.isfinite(ref) | ~np.isfinite(lo), -1, index), np.array(["ns", "higher", "lower"], dtype=object)
+
+
+def _words(index: np.ndarray, table: np.ndarray) -> np.ndarray:
+    return np.append(table, None)[index]
+
+
+def _categorical(index: np.ndarray, table: np.ndarray) -> pd.Categorical:
+    """The words as a categorical (millions of rows: no strings per row until the end)."""
+    words, code = np.unique(table, return_inverse=True)
+    return pd.Categorical.from_codes(np.append(code, -1)[index], categories=pd.Index(words, dtype=object))
+
+
+def labels(rel, scale: str = "share") -> np.ndarray:
+    """`label` for a whole column at once (None where the difference is missing)."""
+    return _words(*_label_index(rel, scale))
 
 
 def significance(ci_low, ci_high, reference) -> np.ndarray:
     """'higher' / 'lower' when the 95 % interval lies wholly above / below the reference value, else 'ns'."""
-    lo, hi, ref = (np.asarray(a, dtype=float) for a in (ci_low, ci_high, reference))
-    out = np.full(lo.shape, "ns", dtype=object)
-    out[lo > ref] = "higher"
-    out[hi < ref] = "lower"
-    out[~np.isfinite(ref) | ~np.isfinite(lo)] = None
-    return out
+    return _words(*_significance_index(ci_low, ci_high, reference))
 
 
 def add_comparisons(values: pd.DataFrame, kommune_of: pd.DataFrame, min_reliable: int = 100) -> pd.DataFrame:
     """Add `kommune`, `value_kommune`, `value_country`, relative differences, labels, significance and
-    reliability. `kommune_of` maps (level, area_code) to the kommune code containing the area (one row each).
-    The references are found by integer keys and binary search (millions of rows: no table joins)."""
+    reliability (the words and the kommune as categoricals). `kommune_of` maps (level, area_code) to the
+    kommune code containing the area (one row each). The references are found by integer keys and binary
+    search (millions of rows: no table joins)."""
     keys = ["indicator_id", "year", "pooled_years", "breakdown", "breakdown_value"]
     t = values.reset_index(drop=True)
     suppressed = t["suppressed"].to_numpy()
@@ -123,9 +137,10 @@ def add_comparisons(values: pd.DataFrame, kommune_of: pd.DataFrame, min_reliable
     t["value_country"] = value_country
     t["relative_difference_kommune"] = relative_difference(t["value"], t["value_kommune"])
     t["relative_difference_country"] = relative_difference(t["value"], t["value_country"])
-    t["label"] = labels(t["relative_difference_country"].to_numpy())
-    t["significance_kommune"] = significance(t["ci_low"], t["ci_high"], t["value_kommune"])
-    t["significance_country"] = significance(t["ci_low"], t["ci_high"], t["value_country"])
+    # words as categoricals (`levekar.indicators.cells.as_strings` turns them into strings)
+    t["label"] = _categorical(*_label_index(t["relative_difference_country"].to_numpy(), "share"))
+    t["significance_kommune"] = _categorical(*_significance_index(t["ci_low"], t["ci_high"], t["value_kommune"]))
+    t["significance_country"] = _categorical(*_significance_index(t["ci_low"], t["ci_high"], t["value_country"]))
     t["reliable"] = t["denominator"] >= min_reliable
     return t
 

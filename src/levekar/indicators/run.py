@@ -226,4 +226,4 @@ def finish_values(
     out = add_comparisons(vals, kommune_of)
     order = ["indicator_id", "level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
     out = out.sort_values(order).reset_index(drop=True)
-    return as_strings(out.assign(kommune=out["kommune"].astype(geography["kommune"].dtype))), disclosure
+    return as_strings(out), disclosure
