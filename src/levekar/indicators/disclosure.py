@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from levekar.indicators.cells import categorical
-from levekar.indicators.modular import null_vector
+from levekar.indicators.modular import first_of_pairs, null_vector
 
 PRIME = (1 << 61) - 1
 CELL_KEYS = ["indicator_id", "level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
@@ -242,7 +242,7 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[st
         offset += int(relation.max()) + 1 if len(relation) else 0
     relation, cell, is_parent, coef, generating = (np.concatenate(x) for x in zip(*out, strict=True))
     # a cell once per relation (the first time)
-    first = np.sort(np.unique(relation * len(cells) + cell, return_index=True)[1])
+    first = first_of_pairs(relation, cell, offset, len(cells))
     return {
         "relation": relation[first],
         "cell": cell[first],
@@ -317,7 +317,7 @@ class _Lookup:
 
 def _sums(parent: np.ndarray, child: np.ndarray, group: np.ndarray, generating: np.ndarray) -> tuple:
     """(parent, child) pairs grouped into relations by `group` → long arrays with the parent as a member."""
-    uniq, relation = np.unique(group, return_inverse=True)
+    relation, uniq = pd.factorize(group, sort=True)  # np.unique by hashing: sorts only the distinct keys
     head = np.zeros(len(uniq), dtype=np.int64)
     head_gen = np.zeros(len(uniq), dtype=bool)
     # the first pair of each relation gives its parent and flag (all pairs of a relation agree)

@@ -88,6 +88,22 @@ def group_order(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True)
+def first_of_pairs(group: np.ndarray, item: np.ndarray, n_groups: int, n_items: int) -> np.ndarray:
+    """Whether each entry is the first of its (group, item) pair, in entry order — `np.unique` of the pairs
+    without sorting them (groups in [0, n_groups), items in [0, n_items))."""
+    order, starts = group_order(group, n_groups)
+    seen = np.full(n_items, -1, dtype=np.int64)
+    keep = np.zeros(len(group), dtype=np.bool_)
+    for g in range(n_groups):
+        for q in range(starts[g], starts[g + 1]):
+            e = order[q]
+            if seen[item[e]] != g:
+                seen[item[e]] = g
+                keep[e] = True
+    return keep
+
+
+@njit(cache=True)
 def _find(parent: np.ndarray, x: int) -> int:
     while parent[x] != x:
         parent[x] = parent[parent[x]]
@@ -223,15 +239,13 @@ def _solve(row: np.ndarray, col: np.ndarray, coef: np.ndarray, n_rows: int, n_co
                     count[k] -= 1
                     stack_c.append(k)
             length[r] = 0
-    # 2. sparse elimination of what is left
+    # 2. what is left: rows of two unknowns tie one to the other (x_a = w·x_b) and are merged by a weighted
+    # union-find (`_contract`); elimination of the rest; every unknown of the core from its root
     rows_c = List.empty_list(types.int64[:])
     rows_v = List.empty_list(types.uint64[:])
-    core = np.full(n_rows, -1, dtype=np.int64)
-    n_core = 0
+    in_core = np.zeros(n_cols, dtype=np.bool_)
     for r in range(n_rows):
         if not row_out[r] and length[r] > 0:
-            core[r] = n_core
-            n_core += 1
             cs = np.empty(length[r], dtype=np.int64)
             vs = np.empty(length[r], dtype=np.uint64)
             m = 0
@@ -240,22 +254,42 @@ def _solve(row: np.ndarray, col: np.ndarray, coef: np.ndarray, n_rows: int, n_co
                 if live[e]:
                     cs[m] = col[e]
                     vs[m] = coef[e]
+                    in_core[col[e]] = True
                     m += 1
             o = np.argsort(cs)
             rows_c.append(cs[o])
             rows_v.append(vs[o])
-    order, pivot_col = _eliminate(rows_c, rows_v, count, n_cols)
+    parent, weight, fixed, alive = _contract(rows_c, rows_v, n_cols)
+    kept_c = List.empty_list(types.int64[:])
+    kept_v = List.empty_list(types.uint64[:])
+    count = np.zeros(n_cols, dtype=np.int64)
+    for i in range(len(rows_c)):
+        if alive[i]:
+            kept_c.append(rows_c[i])
+            kept_v.append(rows_v[i])
+            for k in rows_c[i]:
+                count[k] += 1
+    order, pivot_col = _eliminate(kept_c, kept_v, count, n_cols)
     for t in range(len(order) - 1, -1, -1):
         # later pivots first: an earlier pivot row may hold them, never the other way round
         i = order[t]
         c = pivot_col[i]
-        cs, vs = rows_c[i], rows_v[i]
+        cs, vs = kept_c[i], kept_v[i]
         s = np.uint64(0)
         for q in range(len(cs)):
             if cs[q] != c:
                 s = _fold(s + _mulmod(vs[q], _random(z, has, cs[q])))
         z[c] = _sub(np.uint64(0), s)  # the pivot row is normalised: coefficient 1
         has[c] = True
+    path = np.empty(n_cols, dtype=np.int64)
+    for c in range(n_cols):
+        if in_core[c]:
+            root, w = _root(parent, weight, c, path)
+            if fixed[root]:
+                z[root] = np.uint64(0)
+                has[root] = True
+            z[c] = _mulmod(w, _random(z, has, root))
+            has[c] = True
     # 3. the rows put aside, last first
     for a in range(n_aside - 1, -1, -1):
         r, c = aside[a], aside_col[a]
@@ -272,6 +306,105 @@ def _solve(row: np.ndarray, col: np.ndarray, coef: np.ndarray, n_rows: int, n_co
         z[c] = _mulmod(_sub(np.uint64(0), s), _inverse(own))
         has[c] = True
     return z, has
+
+
+@njit(cache=True)
+def _root(parent: np.ndarray, weight: np.ndarray, c: int, path: np.ndarray):
+    """The root of unknown c and w with x_c = w·x_root; compresses the path (`path`: scratch space)."""
+    n = 0
+    r = c
+    while parent[r] != r:
+        path[n] = r
+        n += 1
+        r = parent[r]
+    w = np.uint64(1)
+    for t in range(n - 1, -1, -1):  # from the node nearest the root: each weight relative to the root
+        node = path[t]
+        w = _mulmod(weight[node], w)
+        weight[node] = w
+        parent[node] = r
+    return r, w
+
+
+@njit(cache=True)
+def _normalise(cs, vs, parent, weight, fixed, path):
+    """A row over roots: each unknown replaced by w·root, fixed roots (0) left out, repeated roots summed,
+    zero coefficients dropped; columns sorted."""
+    same = True
+    for k in cs:
+        if parent[k] != k or fixed[k]:
+            same = False
+            break
+    if same:
+        return cs, vs
+    rc = np.empty(len(cs), dtype=np.int64)
+    rv = np.empty(len(cs), dtype=np.uint64)
+    m = 0
+    for q in range(len(cs)):
+        r, w = _root(parent, weight, cs[q], path)
+        if not fixed[r]:
+            rc[m] = r
+            rv[m] = _mulmod(vs[q], w)
+            m += 1
+    o = np.argsort(rc[:m])
+    oc = np.empty(m, dtype=np.int64)
+    ov = np.empty(m, dtype=np.uint64)
+    n = 0
+    for q in range(m):
+        k, v = rc[o[q]], rv[o[q]]
+        if n > 0 and oc[n - 1] == k:
+            ov[n - 1] = _fold(ov[n - 1] + v)
+        else:
+            oc[n], ov[n] = k, v
+            n += 1
+    keep = 0
+    for q in range(n):
+        if ov[q] != 0:
+            oc[keep], ov[keep] = oc[q], ov[q]
+            keep += 1
+    return oc[:keep].copy(), ov[:keep].copy()
+
+
+@njit(cache=True)
+def _contract(rows_c, rows_v, n_cols: int):
+    """Merge the unknowns rows of two unknowns tie together (a·x_a + b·x_b = 0: x_a = −b/a·x_b), with a
+    weighted union-find, until no row of one or two unknowns is left; a row of one unknown fixes it (0).
+    The rows are rewritten over the roots in place. Returns (parent, weight, fixed, alive): the unknowns'
+    union-find, whether a root is fixed, and the rows still to eliminate. Exactly what elimination would
+    do with those rows as pivots, without rewriting every longer row that holds them again and again."""
+    parent = np.arange(n_cols)
+    weight = np.ones(n_cols, dtype=np.uint64)
+    fixed = np.zeros(n_cols, dtype=np.bool_)
+    path = np.empty(n_cols, dtype=np.int64)
+    alive = np.ones(len(rows_c), dtype=np.bool_)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(rows_c)):
+            if not alive[i]:
+                continue
+            cs, vs = _normalise(rows_c[i], rows_v[i], parent, weight, fixed, path)
+            rows_c[i], rows_v[i] = cs, vs
+            if len(cs) > 2:
+                continue
+            alive[i] = False
+            if len(cs) == 1:
+                fixed[_root(parent, weight, cs[0], path)[0]] = True
+                changed = True
+            elif len(cs) == 2:
+                ra, wa = _root(parent, weight, cs[0], path)
+                rb, wb = _root(parent, weight, cs[1], path)
+                alpha, beta = _mulmod(vs[0], wa), _mulmod(vs[1], wb)  # alpha·x_ra + beta·x_rb = 0
+                if fixed[ra] or fixed[rb]:
+                    fixed[ra] = fixed[rb] = True
+                elif ra == rb:
+                    if _fold(alpha + beta) != 0:
+                        fixed[ra] = True
+                else:
+                    parent[ra] = rb
+                    weight[ra] = _mulmod(_sub(np.uint64(0), beta), _inverse(alpha))
+                changed = True
+    return parent, weight, fixed, alive
 
 
 @njit(cache=True)
