@@ -317,7 +317,7 @@ class _Lookup:
 
 def _sums(parent: np.ndarray, child: np.ndarray, group: np.ndarray, generating: np.ndarray) -> tuple:
     """(parent, child) pairs grouped into relations by `group` → long arrays with the parent as a member."""
-    relation, uniq = pd.factorize(group, sort=True)  # np.unique by hashing: sorts only the distinct keys
+    uniq, relation = np.unique(group, return_inverse=True)
     head = np.zeros(len(uniq), dtype=np.int64)
     head_gen = np.zeros(len(uniq), dtype=bool)
     # the first pair of each relation gives its parent and flag (all pairs of a relation agree)
