@@ -122,10 +122,10 @@ def _compute(
 ) -> tuple[pd.DataFrame, dict, dict]:
     say = progress or (lambda step, frac: None)
     con, tables = connect(extract_dir, engine=engine, spark_master=spark_master)
+    say("counting", 0.1)
     stash = Stash(con)
     facts = person_facts(tables, stash)
     catalogue = catalogue or load_catalogue(columns=set(facts.columns))
-    say("counting", 0.1)
     # materialise only the columns the catalogue uses, once, instead of once per breakdown pass
     needed = facts.select(*sorted((needed_columns(catalogue) | set(extra_columns)) & set(facts.columns)))
     facts = _materialise(con, needed, engine, workdir)
@@ -146,22 +146,25 @@ def _compute(
                 tables,
                 levels,
             )
-    say("rolling up", 0.5)
-    rolled = roll_up(counts, levels)
-    del counts  # frames of millions of rows: let each go as soon as the next is built (peak memory)
     moving = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if i.per_level))
     if moving.indicators:
-        say("moves per level", 0.55)
-        rolled = concat([rolled, per_level_counts(con, facts, moving, levels)])
+        say("moves per level", 0.45)
+        counts = concat([roll_up(counts, levels), per_level_counts(con, facts, moving, levels)])
+    else:
+        counts = roll_up(counts, levels)
+    say("medians", 0.5)
+    # medians are not sums: nothing can be subtracted from them, so the primary rule is all they need
+    extra = medians(facts, catalogue, membership(levels, geography["grunnkrets"]))
+    if engine == "duckdb":
+        con.disconnect()  # its memory back before the disclosure control, where the run peaks
     say("protecting", 0.6)
     out, disclosure = finish_values(
-        rolled,
+        counts,
         catalogue,
         levels,
         geography[["grunnkrets", "kommune"]],
         per_level={i.id for i in moving.indicators},
-        # medians are not sums: nothing can be subtracted from them, so the primary rule is all they need
-        more=lambda members: medians(facts, catalogue, members),
+        extra=extra,
         progress=say,
     )
     return out, levels, disclosure
@@ -173,7 +176,7 @@ def finish_values(
     levels: dict[str, pd.DataFrame],
     geography: pd.DataFrame,
     per_level: set[str] = frozenset(),
-    more: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    extra: pd.DataFrame | None = None,
     unknown: pd.DataFrame | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
@@ -181,8 +184,8 @@ def finish_values(
     rates, values and intervals, primary and secondary suppression, comparisons. Shared by the microdata run
     and the aggregate-table run, so both publish the same thing the same way.
 
-    `geography` maps grunnkrets → kommune; `more(members)` adds cells that take no part in secondary
-    suppression (medians); `unknown` (same layout, numerator = the number of unknown input cells summed into
+    `geography` maps grunnkrets → kommune; `extra` are cells that take no part in secondary suppression
+    (medians), added after it; `unknown` (same layout, numerator = the number of unknown input cells summed into
     the cell) marks cells built on suppressed input: they are suppressed and published without counts."""
     say = progress or (lambda step, frac: None)
     rolled = standardise(pool_years(as_categories(rolled)), catalogue)
@@ -206,9 +209,8 @@ def finish_values(
     if blind.any():  # the known part of a sum is no value of it
         vals.loc[blind, ["numerator", "value", "ci_low", "ci_high"]] = np.nan
         disclosure["unknown_input"] = int(blind.sum())
-    if more is not None:
-        say("medians", 0.75)
-        vals = concat([vals, more(members)])
+    if extra is not None and len(extra):
+        vals = concat([vals, extra])
     kommune_of = pd.concat(
         [
             m.merge(geography[["grunnkrets", "kommune"]], on="grunnkrets")[["area_code", "kommune"]]
