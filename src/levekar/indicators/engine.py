@@ -421,10 +421,11 @@ def wilson(numerator: np.ndarray, denominator: np.ndarray, z: float = Z95) -> tu
     return centre - half, centre + half
 
 
-def values(table: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+def values(table: pd.DataFrame, catalogue: Catalogue, rules: pd.DataFrame | None = None) -> pd.DataFrame:
     """Value, 95 % interval and primary suppression for rolled-up counts: shares in percent with Wilson
-    intervals; means with normal intervals from the summed squares."""
-    t = table.copy()
+    intervals; means with normal intervals from the summed squares. `rules`: `cell_rules` of the table, if
+    the caller has them."""
+    t = table.copy(deep=False)  # new columns only: the counts themselves are not changed
     kind = t["indicator_id"].map({i.id: i.kind for i in catalogue.indicators})
     n = t["denominator"].to_numpy(dtype=float)
     s = t["numerator"].to_numpy(dtype=float)
@@ -444,7 +445,8 @@ def values(table: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
         t.loc[std, "ci_low"] = np.maximum(rate - Z95 * sd, 0)[std]
         t.loc[std, "ci_high"] = (rate + Z95 * sd)[std]
         t = t.drop(columns=["rate", "rate_var"])
-    t["suppressed"] = primary(t["numerator"], t["denominator"], cell_rules(t["indicator_id"], catalogue))
+    rules = cell_rules(t["indicator_id"], catalogue) if rules is None else rules
+    t["suppressed"] = primary(t["numerator"], t["denominator"], rules)
     return t.drop(columns=["sum_squares"])
 
 

@@ -189,7 +189,8 @@ def finish_values(
     the cell) marks cells built on suppressed input: they are suppressed and published without counts."""
     say = progress or (lambda step, frac: None)
     rolled = standardise(pool_years(as_categories(rolled)), catalogue)
-    vals = values(rolled, catalogue)
+    rules = cell_rules(rolled["indicator_id"], catalogue)
+    vals = values(rolled, catalogue, rules)
     members = membership(levels, geography["grunnkrets"])
     blind = np.zeros(len(vals), dtype=bool)
     if unknown is not None and len(unknown):
@@ -204,7 +205,7 @@ def finish_values(
         )
         vals["suppressed"] = vals["suppressed"].to_numpy() | blind
     vals["suppressed"], disclosure = secondary_suppression(
-        vals, members, cell_rules(vals["indicator_id"], catalogue), per_level=per_level
+        vals, members, rules, per_level=per_level
     )
     if blind.any():  # the known part of a sum is no value of it
         vals.loc[blind, ["numerator", "value", "ci_low", "ci_high"]] = np.nan
