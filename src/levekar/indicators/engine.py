@@ -366,9 +366,10 @@ def per_level_counts(
     facts = level_facts(facts, "grunnkrets", None)
     mover = facts.moved_in | facts.moved_out
     out = [roll_up(count_units(con, facts.filter(~mover), catalogue), levels)]
-    for level, mapping in [("grunnkrets", None), *levels.items(), ("country", None)]:
-        c = count_units(con, level_facts(facts.filter(mover), level, mapping), catalogue)
-        out.append(c.rename(columns={"grunnkrets": "area_code"}).assign(level=level))
+    with _materialised(con, facts.filter(mover), "levekar_movers") as movers:  # found once, seen per level
+        for level, mapping in [("grunnkrets", None), *levels.items(), ("country", None)]:
+            c = count_units(con, level_facts(movers, level, mapping), catalogue)
+            out.append(c.rename(columns={"grunnkrets": "area_code"}).assign(level=level))
     keys = ["indicator_id", "level", "area_code", "year", "breakdown", "breakdown_value"]
     return concat(out).groupby(keys, observed=True, as_index=False, sort=False)[SUMMED].sum()[keys + SUMMED]
 
