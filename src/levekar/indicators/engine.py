@@ -206,8 +206,8 @@ def medians(facts: ir.Table, catalogue: Catalogue, members: pd.DataFrame) -> pd.
     persons), for every level's (level, area_code, grunnkrets) as `levekar.indicators.disclosure.membership`
     gives them.
 
-    The persons' values are fetched once and sorted once; each level's cells are then a stable counting
-    sort of the cell keys in that order, so every cell's values lie sorted in one slice. The 95 % interval
+    The persons' values are fetched once and sorted once; a cell's k-th value is where its running count
+    reaches k in that order, one scan per level (`levekar.indicators.ranks`). The 95 % interval
     is the distribution-free one from order statistics: the values of rank n/2 − 1.96·√n/2 and
     1 + n/2 + 1.96·√n/2 among the n sorted values. Primary rule: the number of persons."""
     inds = [i for i in catalogue.indicators if i.kind == "median"]
@@ -229,8 +229,10 @@ def medians(facts: ir.Table, catalogue: Catalogue, members: pd.DataFrame) -> pd.
         # codes by Arrow's hash kernels: millions of strings are slow to hash in pandas
         unit = pc.fill_null(pc.index_in(t["grunnkrets"], value_set=pa.array(units, pa.string())), -1)
         unit = unit.to_numpy().astype(np.int32)[order]
-        year_code, years = pd.factorize(t["year"].to_numpy()[order], sort=True)
-        year_code = year_code.astype(np.int32)
+        year = t["year"].to_numpy()[order]
+        first_year = year.min() if len(year) else 0
+        year_code = (year - first_year).astype(np.int32)  # a year without persons gets no cell
+        years = np.arange(first_year, first_year + year_code.max(initial=0) + 1, dtype=year.dtype)
         for dim in [TOTAL, *i.breakdowns]:
             if dim == TOTAL:
                 bv_code, bvs = np.zeros(len(x), dtype=np.int32), pd.Index([TOTAL])

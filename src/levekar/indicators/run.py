@@ -204,9 +204,7 @@ def finish_values(
             .to_numpy(dtype=bool)
         )
         vals["suppressed"] = vals["suppressed"].to_numpy() | blind
-    vals["suppressed"], disclosure = secondary_suppression(
-        vals, members, rules, per_level=per_level
-    )
+    vals["suppressed"], disclosure = secondary_suppression(vals, members, rules, per_level=per_level)
     if blind.any():  # the known part of a sum is no value of it
         vals.loc[blind, ["numerator", "value", "ci_low", "ci_high"]] = np.nan
         disclosure["unknown_input"] = int(blind.sum())
