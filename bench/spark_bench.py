@@ -76,8 +76,8 @@ def counting(extract: Path, engine: str) -> dict:
     from levekar.indicators.catalogue import load_catalogue
     from levekar.indicators.disclosure import membership
     from levekar.indicators.engine import count_units, medians, per_level_counts
-    from levekar.indicators.facts import connect, person_facts, spark_session
-    from levekar.indicators.run import _materialise, level_mappings, needed_columns
+    from levekar.indicators.facts import Stash, connect, person_facts, spark_session
+    from levekar.indicators.run import level_mappings, materialise_facts, needed_columns
 
     t0 = time.perf_counter()
     if engine == "spark":
@@ -85,12 +85,14 @@ def counting(extract: Path, engine: str) -> dict:
     phases = {}
     with tempfile.TemporaryDirectory(prefix="levekar-bench-") as tmp:
         con, tables = connect(extract, engine=engine)
-        facts = person_facts(tables)
+        stash = Stash(con)
+        facts = person_facts(tables, stash)
         catalogue = load_catalogue(columns=set(facts.columns))
         needed = facts.select(*sorted(needed_columns(catalogue) & set(facts.columns)))
         phases["start_s"] = time.perf_counter() - t0
         t = time.perf_counter()
-        facts = _materialise(con, needed, engine, Path(tmp))
+        facts = materialise_facts(con, needed, engine, Path(tmp))
+        stash.drop()
         phases["facts_s"] = time.perf_counter() - t
         _say(f"{engine}: facts {phases['facts_s']:.0f} s")
         t = time.perf_counter()

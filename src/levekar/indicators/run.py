@@ -98,7 +98,7 @@ def compute_indicators(
         )
 
 
-def _materialise(con: ibis.BaseBackend, needed: ibis.Table, engine: str, workdir: Path) -> ibis.Table:
+def materialise_facts(con: ibis.BaseBackend, needed: ibis.Table, engine: str, workdir: Path) -> ibis.Table:
     """The facts the catalogue (and later stages) use, computed once: a DuckDB temporary table, or on
     Spark a Parquet folder under `workdir` read back as a table."""
     if engine == "duckdb":
@@ -128,7 +128,7 @@ def _compute(
     catalogue = catalogue or load_catalogue(columns=set(facts.columns))
     # materialise only the columns the catalogue uses, once, instead of once per breakdown pass
     needed = facts.select(*sorted((needed_columns(catalogue) | set(extra_columns)) & set(facts.columns)))
-    facts = _materialise(con, needed, engine, workdir)
+    facts = materialise_facts(con, needed, engine, workdir)
     stash.drop()
     additive = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if not i.per_level))
     counts = count_units(con, facts, additive)

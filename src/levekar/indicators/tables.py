@@ -28,7 +28,7 @@ from levekar.geo.inputs import InputError
 from levekar.indicators.catalogue import Catalogue
 from levekar.indicators.cells import as_strings
 from levekar.indicators.engine import TOTAL, count_units, roll_up
-from levekar.indicators.run import _materialise, finish_values, level_mappings, needed_columns
+from levekar.indicators.run import finish_values, level_mappings, materialise_facts, needed_columns
 from levekar.schema.validate import Problem
 from levekar.sources.symbols import parse_numbers
 
@@ -204,7 +204,7 @@ def tables_from_extract(extract_dir: str | Path, catalogue: Catalogue) -> pd.Dat
     keep = set(aggregable(catalogue).values())
     used = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if i.id in keep))
     needed = facts.select(*sorted(needed_columns(used) & set(facts.columns)))
-    facts = _materialise(con, needed, "duckdb", Path())
+    facts = materialise_facts(con, needed, "duckdb", Path())
     stash.drop()
     counts = count_units(con, facts, used)
     cols = [*KEYS, "numerator", "denominator", "sum_squares"]
