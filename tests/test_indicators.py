@@ -581,3 +581,24 @@ def test_moves_are_counted_across_each_levels_boundary():
         ("kommune", "K"): (1, 4),
         ("country", "0"): (1, 4),
     }
+
+
+def test_values_do_not_depend_on_duckdb_threads(tiny_dir, monkeypatch):
+    # which cells secondary suppression adds is decided by ties broken in cell order, so the cells' order must
+    # not follow the order a parallel engine happens to return its groups in: one thread and four agree
+    import levekar.indicators.facts as facts_module
+    from levekar.indicators.run import compute_indicators
+
+    real = facts_module.backend
+    runs = []
+    for threads in (1, 4):
+
+        def with_threads(engine="duckdb", spark_master=None, threads=threads):
+            con = real(engine, spark_master)
+            con.raw_sql(f"SET threads = {threads}")
+            return con
+
+        monkeypatch.setattr(facts_module, "backend", with_threads)
+        runs.append(compute_indicators(tiny_dir))
+    assert runs[0][2] == runs[1][2] and runs[0][2]["secondary"] > 0
+    pd.testing.assert_frame_equal(runs[0][0], runs[1][0], check_exact=True)

@@ -373,7 +373,9 @@ def per_level_counts(
             c = count_units(con, level_facts(movers, level, mapping), catalogue)
             out.append(c.rename(columns={"grunnkrets": "area_code"}).assign(level=level))
     keys = ["indicator_id", "level", "area_code", "year", "breakdown", "breakdown_value"]
-    return concat(out).groupby(keys, observed=True, as_index=False, sort=False)[SUMMED].sum()[keys + SUMMED]
+    # sorted by key: the cells' order (which secondary suppression breaks ties by) must not depend on the order
+    # an engine returns its groups in
+    return concat(out).groupby(keys, observed=True, as_index=False)[SUMMED].sum()[keys + SUMMED]
 
 
 def roll_up(counts: pd.DataFrame, levels: dict[str, pd.DataFrame], strict: bool = False) -> pd.DataFrame:
