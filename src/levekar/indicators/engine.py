@@ -23,7 +23,7 @@ from levekar.indicators.catalogue import Catalogue, Indicator
 from levekar.indicators.cells import as_categories, categorical, codes, concat, sorted_index
 from levekar.indicators.disclosure import primary, rule_columns
 from levekar.indicators.expr import compile_expr
-from levekar.indicators.facts import moves
+from levekar.indicators.facts import Stash, moves
 from levekar.indicators.ranks import cell_counts, order_statistics
 
 Z95 = 1.959963984540054
@@ -152,18 +152,13 @@ def unit_counts(facts: ir.Table, catalogue: Catalogue) -> ir.Table:
 
 @contextmanager
 def _materialised(con: ibis.BaseBackend, expr: ir.Table, name: str) -> Iterator[ir.Table]:
-    """`expr` computed once for several queries, as a DuckDB temp table. Elsewhere (Spark) it is left a
-    query: Ibis's `cache()` there compiles it without the in-memory tables it uses, and on DuckDB its DROP
-    (also `overwrite`'s) fails to parse with our sqlglot."""
-    if con.name != "duckdb":
-        yield expr
-        return
-    con.raw_sql(f"DROP TABLE IF EXISTS {name}")
-    table = con.create_table(name, expr, temp=True)  # registers the memtables the expression uses
+    """`expr` computed once for the queries inside the block, then dropped (`levekar.indicators.facts.Stash`:
+    on Spark it stays a query)."""
+    stash = Stash(con)
     try:
-        yield table
+        yield stash(expr, name)
     finally:
-        con.raw_sql(f"DROP TABLE IF EXISTS {name}")
+        stash.drop()
 
 
 def count_units(con: ibis.BaseBackend, facts: ir.Table, catalogue: Catalogue) -> pd.DataFrame:

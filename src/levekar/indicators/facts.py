@@ -222,9 +222,18 @@ def person_facts(tables: dict[str, ir.Table], stash: Callable[[ir.Table, str], i
     return facts
 
 
+def temp_table(con: ibis.BaseBackend, expr: ir.Table, name: str) -> ir.Table:
+    """`expr` computed once as the DuckDB temporary table `name` (replacing one of that name). Ibis's
+    `create_table` registers the in-memory tables the expression uses; its own DROP (also `overwrite`'s)
+    fails to parse with our sqlglot, so the drop is raw SQL."""
+    con.raw_sql(f"DROP TABLE IF EXISTS {name}")
+    return con.create_table(name, expr, temp=True)
+
+
 class Stash:
-    """Intermediate tables of the fact build computed once: DuckDB temporary tables, dropped by `drop()` once
-    what uses them is materialised. Elsewhere (Spark) they stay queries."""
+    """Intermediate tables computed once: DuckDB temporary tables (`temp_table`), dropped by `drop()` once
+    what uses them is materialised. Elsewhere (Spark) they stay queries: Ibis's `cache()` there compiles an
+    expression without the in-memory tables it uses."""
 
     def __init__(self, con: ibis.BaseBackend):
         self.con = con
@@ -233,9 +242,8 @@ class Stash:
     def __call__(self, expr: ir.Table, name: str) -> ir.Table:
         if self.con.name != "duckdb":
             return expr
-        self.con.raw_sql(f"DROP TABLE IF EXISTS {name}")
         self.names.append(name)
-        return self.con.create_table(name, expr, temp=True)  # registers the memtables the expression uses
+        return temp_table(self.con, expr, name)
 
     def drop(self) -> None:
         for name in self.names:

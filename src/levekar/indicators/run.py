@@ -26,7 +26,7 @@ from levekar.indicators.engine import (
     values,
 )
 from levekar.indicators.expr import columns_of
-from levekar.indicators.facts import Stash, backend, connect, person_facts
+from levekar.indicators.facts import Stash, backend, connect, person_facts, temp_table
 
 
 def needed_columns(catalogue: Catalogue) -> set[str]:
@@ -102,8 +102,7 @@ def materialise_facts(con: ibis.BaseBackend, needed: ibis.Table, engine: str, wo
     """The facts the catalogue (and later stages) use, computed once: a DuckDB temporary table, or on
     Spark a Parquet folder under `workdir` read back as a table."""
     if engine == "duckdb":
-        con.raw_sql(f"CREATE OR REPLACE TEMP TABLE levekar_facts AS {ibis.to_sql(needed, dialect='duckdb')}")
-        return con.table("levekar_facts")
+        return temp_table(con, needed, "levekar_facts")
     path = str(workdir / "facts.parquet")
     con.to_parquet(needed, path, mode="overwrite")
     return con.read_parquet(path, table_name="levekar_facts")
