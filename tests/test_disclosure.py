@@ -295,3 +295,45 @@ def test_attacker_fails_on_the_embedded_default(demo_dir):
     per_level = {r[0] for r in con.execute("SELECT indicator_id FROM catalogue WHERE per_level").fetchall()}
     found = attack_store(values, members, per_level)
     assert found.empty, found.head(20)
+
+
+# --- one problem per indicator ---------------------------------------------------------------------------
+
+
+def test_indicators_are_protected_alone_and_on_worker_processes_alike(monkeypatch):
+    """Relations never mix indicators: each indicator's flags are those it gets when protected alone, and
+    worker processes give the same flags and summary as this process."""
+    import levekar.indicators.disclosure as disclosure
+
+    rng = np.random.default_rng(7)
+    gks = [f"g{i}" for i in range(8)]
+    levels = {
+        "area": pd.DataFrame({"grunnkrets": gks, "area_code": [f"A{i // 3}" for i in range(8)]}),
+        "zone": pd.DataFrame({"grunnkrets": gks, "area_code": [f"Z{(i + 1) // 4}" for i in range(8)]}),
+        "kommune": pd.DataFrame({"grunnkrets": gks, "area_code": "K"}),
+    }
+    members = membership(levels, pd.Series(gks))
+    parts = []
+    for ind in ("a", "b", "c"):
+        den = rng.integers(0, 30, size=(8, 4, 2))
+        atoms = pd.DataFrame(
+            [
+                {"grunnkrets": g, "year": 2015 + y, "sex": s + 1, "denominator": den[i, y, s]}
+                for i, g in enumerate(gks)
+                for y in range(4)
+                for s in range(2)
+            ]
+        )
+        atoms["numerator"] = rng.integers(0, atoms["denominator"] + 1)
+        parts.append(_cells(atoms, levels, ["sex"]).assign(indicator_id=ind))
+    cells = pd.concat(parts, ignore_index=True).sample(frac=1, random_state=1).reset_index(drop=True)
+    rules = pd.DataFrame([RULE] * len(cells))
+    alone, summary = secondary_suppression(cells, members, rules, workers=1)
+    assert alone.sum() > cells["suppressed"].sum()  # there is secondary suppression to compare
+    for ind in ("a", "b", "c"):
+        mine = (cells["indicator_id"] == ind).to_numpy()
+        own, _ = secondary_suppression(cells[mine], members, rules[mine], workers=1)
+        assert (own == alone[mine]).all()
+    monkeypatch.setattr(disclosure, "PARALLEL_CELLS", 0)
+    forked, forked_summary = secondary_suppression(cells, members, rules, workers=2)
+    assert (forked == alone).all() and forked_summary == summary

@@ -15,7 +15,8 @@ Denominators are treated as public (SSB publishes population counts by area, sex
 protected is each numerator, and with it its complement. A cell over nobody reveals nothing and is published
 as empty. Protection is per indicator: identities between different indicators' counts are not modelled.
 
-Two passes, repeated until neither changes anything:
+Relations never mix indicators, so each indicator is its own problem, solved on its own (on worker processes
+when there are many cells). Two passes, repeated until neither changes anything:
 1. *rules per relation* (vectorised, looking only at relations that changed): a relation may not have exactly
    one suppressed member, and the suppressed members of a relation whose total is published may not add up
    to a small group (the primary rule on their sum) — otherwise one more member is suppressed: the one that
@@ -27,7 +28,11 @@ Two passes, repeated until neither changes anything:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -38,6 +43,8 @@ from levekar.indicators.modular import first_of_pairs, null_vector
 PRIME = (1 << 61) - 1
 CELL_KEYS = ["indicator_id", "level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
 TOTAL = "total"
+RULE_COLUMNS = ("min_denominator", "lo", "hi", "clo", "chi", "mean")  # `rule_columns`' form
+PARALLEL_CELLS = 200_000  # fewer cells than this are protected in this process: a worker costs more
 
 
 # --- the relations -----------------------------------------------------------------------------------------
@@ -142,15 +149,39 @@ def crossing_relations(members: pd.DataFrame) -> pd.DataFrame:
     return rel.drop(columns="pair")
 
 
-def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[str] = frozenset()) -> dict:
+class _Geography:
+    """The relations between areas (`area_relations`, `crossing_relations`), found once for every block of
+    cells; the crossing relations' keys in the cells' own types (categorical keys: on their codes)."""
+
+    def __init__(self, members: pd.DataFrame, cells: pd.DataFrame):
+        self.areas = area_relations(members)
+        cross = crossing_relations(members)
+        self.crossing = cross.assign(
+            **{
+                k: categorical(cross[k], cells[k].cat.categories)
+                for k in ("level", "area_code")
+                if isinstance(cells[k].dtype, pd.CategoricalDtype)
+            }
+        )
+
+
+def cell_relations(
+    cells: pd.DataFrame,
+    members: pd.DataFrame | None,
+    per_level: Collection[str] = frozenset(),
+    geography: _Geography | None = None,
+) -> dict:
     """Every additive relation among the cells in long form, as arrays (relation, cell, parent, coef,
     generating): the members times `coef` add up to 0; `parent` marks the total of a sum; `generating` marks
     a set of relations all others follow from. `cell` is the row position in `cells`. The counts of
     `per_level` indicators (moves across an area's boundary) do not add up across levels: for them only the
-    margins, the years and areas of the same grunnkretser tie levels together.
+    margins, the years and areas of the same grunnkretser tie levels together. `geography`: the areas'
+    relations if already found (else from `members`).
 
     Built on integer keys with sorts and binary searches (no table joins): the cells number in millions."""
-    k = _CellKeys(cells.reset_index(drop=True))
+    cells = cells.reset_index(drop=True)
+    geography = geography or _Geography(members, cells)
+    k = _CellKeys(cells)
     moving = cells["indicator_id"].isin(per_level).to_numpy()
     parts: list[tuple[np.ndarray, ...]] = []
     # margins: total = sum over the values of each breakdown
@@ -191,7 +222,7 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[st
             )
         )
     # geography: each relation of an area, for every cell of that area as the parent
-    rel = area_relations(members)
+    rel = geography.areas
     if len(rel):
         pa = k.area_id(rel["parent_level"], rel["parent"])
         ca = k.area_id(rel["child_level"], rel["child"])
@@ -211,18 +242,10 @@ def cell_relations(cells: pd.DataFrame, members: pd.DataFrame, per_level: set[st
         generating = rel["generating"].to_numpy()[which] | (identity & moving[par])
         relation = rel["relation"].to_numpy()
         parts.append(_sums(par, child, par * (int(relation.max()) + 1) + relation[which], generating))
-    cross = crossing_relations(members)
+    cross = geography.crossing
     if len(cross):
-        c = cells[CELL_KEYS].reset_index(drop=True).assign(cell=np.arange(len(cells)))
+        c = cells[CELL_KEYS].assign(cell=np.arange(len(cells)))
         key = ["indicator_id", "year", "pooled_years", "breakdown", "breakdown_value"]
-        # joined in the cells' own key types (categorical keys: on their codes)
-        cross = cross.assign(
-            **{
-                k: categorical(cross[k], c[k].cat.categories)
-                for k in ("level", "area_code")
-                if isinstance(c[k].dtype, pd.CategoricalDtype)
-            }
-        )
         j = cross.merge(c[~moving], on=["level", "area_code"])
         j["relation"] = j.groupby(["relation", *key], sort=True).ngroup()
         n = len(j)
@@ -393,7 +416,7 @@ class _Relations:
         self.n = int(self.relation.max()) + 1 if len(self.relation) else 0
         self.den = cells["denominator"].to_numpy()
         self.num = cells["numerator"].to_numpy(dtype=float)
-        self.rules = {k: rules[k].to_numpy() for k in ("min_denominator", "lo", "hi", "clo", "chi", "mean")}
+        self.rules = {k: rules[k].to_numpy() for k in RULE_COLUMNS}
         self.suppressed = suppressed
         self.is_sum = np.bincount(self.relation, weights=self.parent, minlength=self.n) > 0
         first = np.full(self.n, -1)
@@ -503,17 +526,10 @@ def recoverable_entries(row: np.ndarray, col: np.ndarray, coef: np.ndarray, seed
     return cols[has & (z == 0)]
 
 
-def audit(rel: _Relations, indicator: np.ndarray, which: set[int] | None = None) -> np.ndarray:
-    """Suppressed cells (with people in them) that the published cells determine exactly; `indicator`
-    gives each cell's indicator as an integer code, `which` limits the audit to some of them. Relations never
-    mix indicators, so the system is one block per indicator and is solved in one go."""
+def audit(rel: _Relations) -> np.ndarray:
+    """Suppressed cells (with people in them) that the published cells determine exactly."""
     unknown = rel.suppressed & (rel.den > 0)
-    keep = unknown[rel.cell] & rel.generating
-    if which is not None:
-        wanted = np.zeros(int(indicator.max()) + 1, dtype=bool)
-        wanted[list(which)] = True
-        keep &= wanted[indicator[rel.cell]]
-    rows = np.flatnonzero(keep)
+    rows = np.flatnonzero(unknown[rel.cell] & rel.generating)
     if len(rows) == 0:
         return np.array([], dtype=np.int64)
     coef = (rel.coef[rows] % PRIME).astype(np.uint64)
@@ -527,39 +543,97 @@ def secondary_suppression(
     rules: pd.DataFrame,
     progress: Callable[[str], None] | None = None,
     per_level: set[str] = frozenset(),
+    workers: int | None = None,
 ) -> tuple[np.ndarray, dict]:
     """The final suppression flags for `cells` (with `suppressed` from the primary rule), and a summary.
 
     `rules` has one row per cell in the form of `rule_columns`; `per_level` names indicators whose counts do
-    not add up across levels."""
+    not add up across levels. Relations never mix indicators, so each indicator is its own problem: they are
+    solved one by one, on `workers` processes (default: the cores this process may use) when the cells are
+    many. The flags and the summary do not depend on how many: `rule_rounds` and `audits` are the most any
+    indicator needed, `relations` the sum."""
     say = progress or (lambda s: None)
     cells = cells.reset_index(drop=True)
-    indicator = pd.factorize(cells["indicator_id"], sort=True)[0]
+    rules = rules.reset_index(drop=True)
+    code, names = pd.factorize(cells["indicator_id"], sort=True)
+    order, starts = _index(code, len(names))
     suppressed = cells["suppressed"].to_numpy().copy()
     primary_count = int(suppressed.sum())
-    rel = _Relations(cell_relations(cells, members, per_level), cells, rules.reset_index(drop=True), suppressed)
+    cols = [*CELL_KEYS, "numerator", "denominator", "suppressed"]
+    shared = _Shared(
+        cells[cols].take(order).reset_index(drop=True),
+        rules[list(RULE_COLUMNS)].take(order).reset_index(drop=True),
+        starts,
+        _Geography(members, cells),
+        frozenset(per_level),
+    )
+    blocks = sorted(range(len(names)), key=lambda b: starts[b] - starts[b + 1])  # the largest first
+    summary = {"primary": primary_count, "secondary": 0, "rule_rounds": 0, "audits": 0, "relations": 0}
+    for done, (b, flags, stats) in enumerate(_map_blocks(shared, blocks, workers), start=1):
+        suppressed[order[starts[b] : starts[b + 1]]] = flags
+        summary["rule_rounds"] = max(summary["rule_rounds"], stats["rule_rounds"])
+        summary["audits"] = max(summary["audits"], stats["audits"])
+        summary["relations"] += stats["relations"]
+        say(f"indicator {names[b]} protected ({done} of {len(names)})")
+    summary["secondary"] = int(suppressed.sum()) - primary_count
+    return suppressed, summary
+
+
+class _Shared(NamedTuple):
+    """What every block's protection reads: the cells and rules grouped by indicator (block b is rows
+    starts[b]:starts[b + 1]), the geography's relations and the per-level indicators."""
+
+    cells: pd.DataFrame
+    rules: pd.DataFrame
+    starts: np.ndarray
+    geography: _Geography
+    per_level: frozenset[str]
+
+
+_SHARED: _Shared | None = None  # set for the forked workers, which inherit it instead of receiving a copy
+
+
+def _map_blocks(shared: _Shared, blocks: list[int], workers: int | None) -> Iterator[tuple[int, np.ndarray, dict]]:
+    """(block, flags, stats) of each block, in this process or on worker processes forked from it (they
+    inherit the cells: nothing large is sent, only each block's flags come back)."""
+    workers = workers or len(os.sched_getaffinity(0))
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    if workers < 2 or len(blocks) < 2 or len(shared.cells) < PARALLEL_CELLS or not fork:
+        yield from (_protect_block(shared, b) for b in blocks)
+        return
+    global _SHARED
+    _SHARED = shared
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(blocks)), mp_context=ctx) as pool:
+            yield from pool.map(_protect_shared_block, blocks)
+    finally:
+        _SHARED = None
+
+
+def _protect_shared_block(block: int) -> tuple[int, np.ndarray, dict]:
+    assert _SHARED is not None
+    return _protect_block(_SHARED, block)
+
+
+def _protect_block(shared: _Shared, block: int) -> tuple[int, np.ndarray, dict]:
+    """Secondary suppression of one indicator's cells: rule passes and exact audits until neither changes
+    anything. Returns (block, flags, stats)."""
+    lo, hi = shared.starts[block], shared.starts[block + 1]
+    cells = shared.cells.iloc[lo:hi].reset_index(drop=True)
+    suppressed = cells["suppressed"].to_numpy().copy()
+    relations = cell_relations(cells, None, shared.per_level, shared.geography)
+    rel = _Relations(relations, cells, shared.rules.iloc[lo:hi].reset_index(drop=True), suppressed)
     rounds = audits = 0
     dirty = np.arange(rel.n)
-    changed = set(np.unique(indicator).tolist())
-    while True:
+    changed = True
+    while changed:
         while len(more := rel.rule_pass(dirty)):
-            changed |= set(np.unique(indicator[more]).tolist())
             dirty = rel.suppress(more)
             rounds += 1
-            say(f"rules round {rounds}: {len(more)} more")
-        exposed = audit(rel, indicator, changed)
+        exposed = audit(rel)
         audits += 1
-        say(f"audit {audits}: {len(exposed)} recoverable")
-        if len(exposed) == 0:
-            break
-        more = rel.protect(exposed)
-        changed = set(np.unique(indicator[np.concatenate([more, exposed])]).tolist())
-        dirty = rel.suppress(more)
-    summary = {
-        "primary": primary_count,
-        "secondary": int(suppressed.sum()) - primary_count,
-        "rule_rounds": rounds,
-        "audits": audits,
-        "relations": rel.n,
-    }
-    return suppressed, summary
+        changed = len(exposed) > 0
+        if changed:
+            dirty = rel.suppress(rel.protect(exposed))
+    return block, suppressed, {"rule_rounds": rounds, "audits": audits, "relations": rel.n}
