@@ -199,25 +199,37 @@ def count_units(con: ibis.BaseBackend, facts: ir.Table, catalogue: Catalogue) ->
 def medians(facts: ir.Table, catalogue: Catalogue, members: pd.DataFrame) -> pd.DataFrame:
     """Medians per area at every level, year and breakdown cell (not sums, so computed per level from the
     persons), for every level's (level, area_code, grunnkrets) as `levekar.indicators.disclosure.membership`
-    gives them.
+    gives them: `median_values` fetched by the engine, `medians_of` them here."""
+    return medians_of(median_values(facts, catalogue), catalogue, members)
 
-    The persons' values are fetched once and sorted once; a cell's k-th value is where its running count
-    reaches k in that order, one scan per level (`levekar.indicators.ranks`). The 95 % interval
-    is the distribution-free one from order statistics: the values of rank n/2 − 1.96·√n/2 and
-    1 + n/2 + 1.96·√n/2 among the n sorted values. Primary rule: the number of persons."""
-    inds = [i for i in catalogue.indicators if i.kind == "median"]
-    if not inds:
-        return pd.DataFrame()
-    members = members[["level", "area_code", "grunnkrets"]].astype(str)
-    units = pd.Index(members["grunnkrets"].unique())
+
+def median_values(facts: ir.Table, catalogue: Catalogue) -> list[tuple[Indicator, pa.Table]]:
+    """For each median indicator, the values of its population (grunnkrets, year, x and a column per
+    breakdown), fetched from the engine once."""
     out = []
-    for i in inds:
+    for i in (i for i in catalogue.indicators if i.kind == "median"):
         f = facts.filter(
             _as_column(compile_expr(i.population, facts), facts).fill_null(False)
             & compile_expr(i.value, facts).notnull()
         )
         dims = {dim: f[catalogue.breakdowns[dim]["column"]].cast("string") for dim in i.breakdowns}
-        t = f.select("grunnkrets", "year", x=compile_expr(i.value, f).cast("float64"), **dims).to_pyarrow()
+        out.append((i, f.select("grunnkrets", "year", x=compile_expr(i.value, f).cast("float64"), **dims).to_pyarrow()))
+    return out
+
+
+def medians_of(fetched: list[tuple[Indicator, pa.Table]], catalogue: Catalogue, members: pd.DataFrame) -> pd.DataFrame:
+    """`medians` from `median_values` (no engine needed: it may be closed).
+
+    The persons' values are sorted once; a cell's k-th value is where its running count reaches k in that
+    order, one scan per level (`levekar.indicators.ranks`). The 95 % interval is the distribution-free one
+    from order statistics: the values of rank n/2 − 1.96·√n/2 and 1 + n/2 + 1.96·√n/2 among the n sorted
+    values. Primary rule: the number of persons."""
+    if not fetched:
+        return pd.DataFrame()
+    members = members[["level", "area_code", "grunnkrets"]].astype(str)
+    units = pd.Index(members["grunnkrets"].unique())
+    out = []
+    for i, t in fetched:
         x = t["x"].to_numpy()
         order = np.argsort(x)  # ties are equal values: their order changes no order statistic
         x = x[order]

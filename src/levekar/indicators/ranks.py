@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def cell_counts(unit, year, bv, first, areas_of, n_years, n_bv, n_keys):
     """Persons per cell key (area · n_years + year) · n_bv + breakdown value; `unit` −1: outside every grunnkrets."""
     count = np.zeros(n_keys, dtype=np.int64)
@@ -24,7 +24,7 @@ def cell_counts(unit, year, bv, first, areas_of, n_years, n_bv, n_keys):
     return count
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def order_statistics(x, unit, year, bv, first, areas_of, n_years, n_bv, ranks):
     """For each cell key and each of its wanted ranks (`ranks[key]`, from 1; −1: none), the value of that rank
     among the cell's values; `x` sorted ascending, the other arrays in the same order."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from levekar.indicators.disclosure import CELL_KEYS, membership, secondary_suppr
 from levekar.indicators.engine import (
     cell_rules,
     count_units,
-    medians,
+    median_values,
+    medians_of,
     per_level_counts,
     pool_years,
     roll_up,
@@ -152,20 +154,24 @@ def _compute(
     else:
         counts = roll_up(counts, levels)
     say("medians", 0.5)
-    # medians are not sums: nothing can be subtracted from them, so the primary rule is all they need
-    extra = medians(facts, catalogue, membership(levels, geography["grunnkrets"]))
+    fetched = median_values(facts, catalogue)
     if engine == "duckdb":
         con.disconnect()  # its memory back before the disclosure control, where the run peaks
     say("protecting", 0.6)
-    out, disclosure = finish_values(
-        counts,
-        catalogue,
-        levels,
-        geography[["grunnkrets", "kommune"]],
-        per_level={i.id for i in moving.indicators},
-        extra=extra,
-        progress=say,
-    )
+    # medians are not sums: nothing can be subtracted from them, so the primary rule is all they need. They
+    # are computed beside the single-threaded pandas steps before the disclosure control (their kernels and
+    # sorts release the GIL)
+    with ThreadPoolExecutor(1) as pool:
+        later = pool.submit(medians_of, fetched, catalogue, membership(levels, geography["grunnkrets"]))
+        out, disclosure = finish_values(
+            counts,
+            catalogue,
+            levels,
+            geography[["grunnkrets", "kommune"]],
+            per_level={i.id for i in moving.indicators},
+            extra=later.result,
+            progress=say,
+        )
     return out, levels, disclosure
 
 
@@ -175,7 +181,7 @@ def finish_values(
     levels: dict[str, pd.DataFrame],
     geography: pd.DataFrame,
     per_level: set[str] = frozenset(),
-    extra: pd.DataFrame | None = None,
+    extra: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
     unknown: pd.DataFrame | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
@@ -184,8 +190,9 @@ def finish_values(
     and the aggregate-table run, so both publish the same thing the same way.
 
     `geography` maps grunnkrets → kommune; `extra` are cells that take no part in secondary suppression
-    (medians), added after it; `unknown` (same layout, numerator = the number of unknown input cells summed into
-    the cell) marks cells built on suppressed input: they are suppressed and published without counts."""
+    (medians), added after it (or a function giving them, called then); `unknown` (same layout, numerator =
+    the number of unknown input cells summed into the cell) marks cells built on suppressed input: they are
+    suppressed and published without counts."""
     say = progress or (lambda step, frac: None)
     rolled = standardise(pool_years(as_categories(rolled)), catalogue)
     rules = cell_rules(rolled["indicator_id"], catalogue)
@@ -207,6 +214,8 @@ def finish_values(
     if blind.any():  # the known part of a sum is no value of it
         vals.loc[blind, ["numerator", "value", "ci_low", "ci_high"]] = np.nan
         disclosure["unknown_input"] = int(blind.sum())
+    if callable(extra):
+        extra = extra()
     if extra is not None and len(extra):
         vals = concat([vals, extra])
     kommune_of = pd.concat(
