@@ -561,11 +561,7 @@ def secondary_suppression(
     primary_count = int(suppressed.sum())
     cols = [*CELL_KEYS, "numerator", "denominator", "suppressed"]
     shared = _Shared(
-        cells[cols].take(order).reset_index(drop=True),
-        rules[list(RULE_COLUMNS)].take(order).reset_index(drop=True),
-        starts,
-        _Geography(members, cells),
-        frozenset(per_level),
+        cells[cols], rules[list(RULE_COLUMNS)], order, starts, _Geography(members, cells), frozenset(per_level)
     )
     blocks = sorted(range(len(names)), key=lambda b: starts[b] - starts[b + 1])  # the largest first
     summary = {"primary": primary_count, "secondary": 0, "rule_rounds": 0, "audits": 0, "relations": 0}
@@ -580,11 +576,13 @@ def secondary_suppression(
 
 
 class _Shared(NamedTuple):
-    """What every block's protection reads: the cells and rules grouped by indicator (block b is rows
-    starts[b]:starts[b + 1]), the geography's relations and the per-level indicators."""
+    """What every block's protection reads: the cells and rules, grouped by indicator (block b is the rows
+    order[starts[b]:starts[b + 1]], each block taken by the process that protects it), the geography's
+    relations and the per-level indicators."""
 
     cells: pd.DataFrame
     rules: pd.DataFrame
+    order: np.ndarray
     starts: np.ndarray
     geography: _Geography
     per_level: frozenset[str]
@@ -603,12 +601,20 @@ def _map_blocks(shared: _Shared, blocks: list[int], workers: int | None) -> Iter
         return
     global _SHARED
     _SHARED = shared
+    _warm_kernels()
     try:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(min(workers, len(blocks)), mp_context=ctx) as pool:
             yield from pool.map(_protect_shared_block, blocks)
     finally:
         _SHARED = None
+
+
+def _warm_kernels() -> None:
+    """Load the compiled kernels once here, before forking, instead of once in every worker."""
+    none = np.zeros(0, dtype=np.int64)
+    null_vector(none, none, none.astype(np.uint64), 0, 0, 0)
+    first_of_pairs(none, none, 0, 0)
 
 
 def _protect_shared_block(block: int) -> tuple[int, np.ndarray, dict]:
@@ -619,11 +625,11 @@ def _protect_shared_block(block: int) -> tuple[int, np.ndarray, dict]:
 def _protect_block(shared: _Shared, block: int) -> tuple[int, np.ndarray, dict]:
     """Secondary suppression of one indicator's cells: rule passes and exact audits until neither changes
     anything. Returns (block, flags, stats)."""
-    lo, hi = shared.starts[block], shared.starts[block + 1]
-    cells = shared.cells.iloc[lo:hi].reset_index(drop=True)
+    rows = shared.order[shared.starts[block] : shared.starts[block + 1]]
+    cells = shared.cells.take(rows).reset_index(drop=True)
     suppressed = cells["suppressed"].to_numpy().copy()
     relations = cell_relations(cells, None, shared.per_level, shared.geography)
-    rel = _Relations(relations, cells, shared.rules.iloc[lo:hi].reset_index(drop=True), suppressed)
+    rel = _Relations(relations, cells, shared.rules.take(rows).reset_index(drop=True), suppressed)
     rounds = audits = 0
     dirty = np.arange(rel.n)
     changed = True
