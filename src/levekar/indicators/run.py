@@ -232,7 +232,7 @@ def finish_values(
         ignore_index=True,
     )
     say("comparing", 0.8)
-    out = add_comparisons(vals, kommune_of)
-    order = ["indicator_id", "level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
-    out = out.sort_values(order).reset_index(drop=True)
-    return as_strings(out), disclosure
+    # sorted before the comparisons add their columns (fewer to move; the comparisons find their references
+    # by key, in any order)
+    vals = vals.sort_values(CELL_KEYS).reset_index(drop=True)
+    return as_strings(add_comparisons(vals, kommune_of)), disclosure
