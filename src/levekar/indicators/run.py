@@ -148,13 +148,14 @@ def _compute(
                 levels,
             )
     moving = replace(catalogue, indicators=tuple(i for i in catalogue.indicators if i.per_level))
-    if moving.indicators:
+    # the roll-up (pandas) runs on a thread beside the engine's per-level counts and median fetch
+    with ThreadPoolExecutor(1) as pool:
+        rolled = pool.submit(roll_up, counts, levels)
         say("moves per level", 0.45)
-        counts = concat([roll_up(counts, levels), per_level_counts(con, facts, moving, levels)])
-    else:
-        counts = roll_up(counts, levels)
-    say("medians", 0.5)
-    fetched = median_values(facts, catalogue)
+        parts = [per_level_counts(con, facts, moving, levels)] if moving.indicators else []
+        say("medians", 0.5)
+        fetched = median_values(facts, catalogue)
+        counts = concat([rolled.result(), *parts])
     if engine == "duckdb":
         con.disconnect()  # its memory back before the disclosure control, where the run peaks
     say("protecting", 0.6)
