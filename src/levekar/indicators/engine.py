@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from levekar.indicators.catalogue import Catalogue, Indicator
 from levekar.indicators.cells import as_categories, categorical, codes, concat, sorted_index
 from levekar.indicators.disclosure import primary, rule_columns
-from levekar.indicators.expr import compile_expr
+from levekar.indicators.expr import columns_of, compile_expr
 from levekar.indicators.facts import Stash, moves
 from levekar.indicators.ranks import cell_counts, order_statistics
 
@@ -333,6 +333,19 @@ def standardise(rolled: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
     return concat(out)
 
 
+def needed_columns(catalogue: Catalogue) -> set[str]:
+    """The fact columns a catalogue's definitions read (for per-level indicators also those their moves are
+    measured from again at each level)."""
+    cols = {"grunnkrets", "year"} | {b["column"] for b in catalogue.breakdowns.values()}
+    for i in catalogue.indicators:
+        for text in (i.population, i.numerator, i.value):
+            if text:
+                cols |= columns_of(text)
+        if i.per_level:  # moves are measured again across each level's boundary
+            cols |= {"next_grunnkrets", "prev_grunnkrets", "has_next_year", "has_prev_year", "died_in_year", "age"}
+    return cols
+
+
 def level_facts(facts: ir.Table, level: str, mapping: pd.DataFrame | None) -> ir.Table:
     """The facts seen from one level: `grunnkrets` holds the area code (grunnkrets → area from `mapping`;
     None for the country), and the moves are measured across the area's boundary, so that a move between
@@ -375,7 +388,9 @@ def per_level_counts(
     facts = level_facts(facts, "grunnkrets", None)
     mover = facts.moved_in | facts.moved_out
     out = [roll_up(count_units(con, facts.filter(~mover), catalogue), levels)]
-    with _materialised(con, facts.filter(mover), "levekar_movers") as movers:  # found once, seen per level
+    # found once (with the columns these indicators use), seen from each level
+    cols = sorted(needed_columns(catalogue) & set(facts.columns))
+    with _materialised(con, facts.filter(mover).select(*cols), "levekar_movers") as movers:
         for level, mapping in [("grunnkrets", None), *levels.items(), ("country", None)]:
             c = count_units(con, level_facts(movers, level, mapping), catalogue)
             out.append(c.rename(columns={"grunnkrets": "area_code"}).assign(level=level))

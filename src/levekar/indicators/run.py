@@ -21,25 +21,14 @@ from levekar.indicators.engine import (
     count_units,
     median_values,
     medians_of,
+    needed_columns,
     per_level_counts,
     pool_years,
     roll_up,
     standardise,
     values,
 )
-from levekar.indicators.expr import columns_of
 from levekar.indicators.facts import Stash, backend, connect, person_facts, temp_table
-
-
-def needed_columns(catalogue: Catalogue) -> set[str]:
-    cols = {"grunnkrets", "year"} | {b["column"] for b in catalogue.breakdowns.values()}
-    for i in catalogue.indicators:
-        for text in (i.population, i.numerator, i.value):
-            if text:
-                cols |= columns_of(text)
-        if i.per_level:  # moves are measured again across each level's boundary
-            cols |= {"next_grunnkrets", "prev_grunnkrets", "has_next_year", "has_prev_year", "died_in_year", "age"}
-    return cols
 
 
 def level_mappings(
