@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from levekar.indicators.cells import categorical
-from levekar.indicators.modular import first_of_pairs, null_vector
+from levekar.indicators.modular import first_of_pairs, group_order, null_vector
 
 PRIME = (1 << 61) - 1
 CELL_KEYS = ["indicator_id", "level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
@@ -380,9 +380,9 @@ def rule_columns(rule: dict, mean: bool = False) -> dict:
 
 
 def _index(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows grouped by key (key → rows in `order[starts[k]:starts[k + 1]]`)."""
-    order = np.argsort(keys, kind="stable")
-    return order, np.searchsorted(keys[order], np.arange(n + 1))
+    """Rows grouped by key in [0, n) (key → rows in `order[starts[k]:starts[k + 1]]`, in row order): a
+    counting sort."""
+    return group_order(np.asarray(keys, dtype=np.int64), n)
 
 
 def _distinct(x: np.ndarray, n: int) -> np.ndarray:
