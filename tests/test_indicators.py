@@ -12,6 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from figures import figures
 from levekar.indicators.catalogue import load_catalogue, parse_catalogue
@@ -602,3 +604,24 @@ def test_values_do_not_depend_on_duckdb_threads(tiny_dir, monkeypatch):
         runs.append(compute_indicators(tiny_dir))
     assert runs[0][2] == runs[1][2] and runs[0][2]["secondary"] > 0
     pd.testing.assert_frame_equal(runs[0][0], runs[1][0], check_exact=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sets(st.integers(0, 10**12), min_size=1, max_size=30),
+    st.lists(st.integers(0, 60), max_size=40),
+    st.booleans(),
+)
+def test_reference_lookup_finds_each_key_dense_or_by_search(keys, picks, small):
+    """`compare._find` (a dense array for keys in a small range, else binary search) gives each query's
+    position in the table, −1 for a key not there or the "none" key −1."""
+    from levekar.indicators.compare import _find
+
+    table = np.array(sorted(keys), dtype=np.int64)
+    if small:  # a range the dense lookup takes
+        table = table % 97 if len(set((table % 97).tolist())) == len(table) else np.arange(len(table))
+    table = np.random.default_rng(len(picks)).permutation(table)
+    pool = np.concatenate([table, table + 1, [-1]])
+    query = pool[np.array(picks, dtype=np.int64) % len(pool)]
+    where = {k: i for i, k in enumerate(table.tolist())}
+    assert _find(table, query).tolist() == [where.get(q, -1) for q in query.tolist()]

@@ -146,9 +146,15 @@ def add_comparisons(values: pd.DataFrame, kommune_of: pd.DataFrame, min_reliable
 
 
 def _find(table: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """The position in `table` (distinct keys) of each query key; −1 where none."""
+    """The position in `table` (distinct keys) of each query key; −1 where none. Keys in a range not much
+    larger than the arrays are looked up in a dense array, others by binary search."""
     if len(table) == 0:
         return np.full(len(query), -1, dtype=np.int64)
+    lo, hi = min(table.min(), query.min(initial=0)), max(table.max(), query.max(initial=0))
+    if lo >= -1 and hi < 4 * (len(table) + len(query)):
+        dense = np.full(hi + 2, -1, dtype=np.int64)  # a key −1 (none) looks up the last slot: −1
+        dense[table] = np.arange(len(table))
+        return dense[query]
     order = np.argsort(table, kind="stable")
     pos = np.minimum(np.searchsorted(table[order], query), len(table) - 1)
     return np.where(table[order][pos] == query, order[pos], -1)
