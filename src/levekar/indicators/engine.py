@@ -302,7 +302,7 @@ def _level_medians(
     )
 
 
-def standardise(rolled: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+def standardise(rolled: pd.DataFrame | list[pd.DataFrame], catalogue: Catalogue) -> pd.DataFrame:
     """Directly age-standardised rates from the per-age-group counts: the country's population (same year
     or window, all breakdowns together) is the standard, w_g = its share in age group g, and
 
@@ -310,25 +310,39 @@ def standardise(rolled: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
 
     with d_g deaths (numerator) and n_g persons; an age group nobody in the cell belongs to adds 0. The
     internal rows are replaced by one row per cell with numerator Σ d_g, denominator Σ n_g, `rate` and
-    `rate_var`."""
+    `rate_var`. `rolled` may come in parts (`pooled_parts`; each a whole set of years or windows), joined
+    here in one copy."""
     keys = ["level", "area_code", "year", "pooled_years", "breakdown", "breakdown_value"]
+    parts = [rolled] if isinstance(rolled, pd.DataFrame) else rolled
     rates = [i for i in catalogue.indicators if i.kind == "standardised"]
-    out = [rolled[~rolled.indicator_id.isin([gid for i in rates for gid, _, _ in i.age_group_ids()])]]
+    internal = [gid for i in rates for gid, _, _ in i.age_group_ids()]
+    masks = [part.indicator_id.isin(internal).to_numpy() for part in parts]
+    out = [part[~mask] if mask.any() else part for part, mask in zip(parts, masks, strict=True)]
     for i in rates:
         ids = [gid for gid, _, _ in i.age_group_ids()]
-        g = rolled[rolled.indicator_id.isin(ids)]
-        std = g[(g.level == "country") & (g.breakdown == TOTAL)][
-            ["indicator_id", "year", "pooled_years", "denominator"]
-        ]
-        std = std.assign(w=std.denominator / std.groupby(["year", "pooled_years"]).denominator.transform("sum"))
-        g = g.merge(std.drop(columns="denominator"), on=["indicator_id", "year", "pooled_years"], how="left")
-        n = g.denominator.to_numpy(dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            g["r"] = np.where(n > 0, g.w * g.numerator / n, 0.0) * i.per
-            g["v"] = np.where(n > 0, g.w**2 * g.numerator / n**2, 0.0) * i.per**2
-        agg = g.groupby(keys, observed=True, as_index=False).agg(
-            numerator=("numerator", "sum"), denominator=("denominator", "sum"), rate=("r", "sum"), rate_var=("v", "sum")
-        )
+        aggs = []
+        for part, mask in zip(parts, masks, strict=True):
+            g = part[mask]
+            g = g[g.indicator_id.isin(ids)]
+            std = g[(g.level == "country") & (g.breakdown == TOTAL)][
+                ["indicator_id", "year", "pooled_years", "denominator"]
+            ]
+            std = std.assign(w=std.denominator / std.groupby(["year", "pooled_years"]).denominator.transform("sum"))
+            g = g.merge(std.drop(columns="denominator"), on=["indicator_id", "year", "pooled_years"], how="left")
+            n = g.denominator.to_numpy(dtype=float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                g["r"] = np.where(n > 0, g.w * g.numerator / n, 0.0) * i.per
+                g["v"] = np.where(n > 0, g.w**2 * g.numerator / n**2, 0.0) * i.per**2
+            aggs.append(
+                g.groupby(keys, observed=True, as_index=False).agg(
+                    numerator=("numerator", "sum"),
+                    denominator=("denominator", "sum"),
+                    rate=("r", "sum"),
+                    rate_var=("v", "sum"),
+                )
+            )
+        # in key order across the parts, as one group-by over them all would give
+        agg = concat(aggs).sort_values(keys, kind="stable")
         out.append(agg.assign(indicator_id=i.id, sum_squares=0.0))
     return concat(out)
 
@@ -425,6 +439,11 @@ def roll_up(counts: pd.DataFrame, levels: dict[str, pd.DataFrame], strict: bool 
 def pool_years(rolled: pd.DataFrame, window: int = 3) -> pd.DataFrame:
     """Add pooled values for small areas: the counts of `window` consecutive years summed, labelled with
     the last year and `pooled_years = window` (single years have `pooled_years = 1`)."""
+    return concat(pooled_parts(rolled, window))
+
+
+def pooled_parts(rolled: pd.DataFrame, window: int = 3) -> list[pd.DataFrame]:
+    """`pool_years` in parts (the single years, then each window), not yet joined."""
     keys = ["indicator_id", "level", "area_code", "breakdown", "breakdown_value"]
     out = [rolled.assign(pooled_years=1)]
     years = set(rolled["year"].unique().tolist())
@@ -435,7 +454,7 @@ def pool_years(rolled: pd.DataFrame, window: int = 3) -> pd.DataFrame:
                 part.groupby(keys, observed=True, as_index=False)[SUMMED].sum().assign(year=end, pooled_years=window)
             )
     cols = [*keys[:3], "year", "pooled_years", *keys[3:], *SUMMED]
-    return concat(out)[cols]
+    return [part[cols] for part in out]
 
 
 def wilson(numerator: np.ndarray, denominator: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ from levekar.indicators.engine import (
     needed_columns,
     per_level_counts,
     pool_years,
+    pooled_parts,
     roll_up,
     standardise,
     values,
@@ -184,7 +185,7 @@ def finish_values(
     the number of unknown input cells summed into the cell) marks cells built on suppressed input: they are
     suppressed and published without counts."""
     say = progress or (lambda step, frac: None)
-    rolled = standardise(pool_years(as_categories(rolled)), catalogue)
+    rolled = standardise(pooled_parts(as_categories(rolled)), catalogue)
     rules = cell_rules(rolled["indicator_id"], catalogue)
     vals = values(rolled, catalogue, rules)
     members = membership(levels, geography["grunnkrets"])
