@@ -46,6 +46,9 @@ def main(extract: Path | None) -> None:
                 "duckdb_scan_s": round(t_scan, 2),
                 "ratio_to_duckdb_scan": round(t_run / t_scan, 1),
                 "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                # the disclosure control's worker processes (the largest one's peak; they run after DuckDB
+                # has closed, while this process holds the cells)
+                "peak_rss_worker_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
                 "disclosure": disclosure,
                 "peak_rss_mib_before_run": round(rss_before / 1024),
             }
