@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import NamedTuple
@@ -604,7 +605,7 @@ def _map_blocks(shared: _Shared, blocks: list[int], workers: int | None) -> Iter
     _warm_kernels()
     try:
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(workers, len(blocks)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(min(workers, len(blocks)), mp_context=ctx, initializer=_own_streams) as pool:
             yield from pool.map(_protect_shared_block, blocks)
     finally:
         _SHARED = None
@@ -615,6 +616,12 @@ def _warm_kernels() -> None:
     none = np.zeros(0, dtype=np.int64)
     null_vector(none, none, none.astype(np.uint64), 0, 0, 0)
     first_of_pairs(none, none, 0, 0)
+
+
+def _own_streams() -> None:
+    """A worker's own standard streams: a thread of the parent (a progress bar) may have held the inherited
+    ones' locks at the fork, and the worker flushes its streams when it exits. The workers print nothing."""
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (open for the worker's life)
 
 
 def _protect_shared_block(block: int) -> tuple[int, np.ndarray, dict]:
