@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import NamedTuple
@@ -39,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from levekar.indicators.cells import categorical
+from levekar.indicators.forks import can_fork, own_streams
 from levekar.indicators.modular import first_of_pairs, group_order, null_vector
 
 PRIME = (1 << 61) - 1
@@ -596,8 +596,7 @@ def _map_blocks(shared: _Shared, blocks: list[int], workers: int | None) -> Iter
     """(block, flags, stats) of each block, in this process or on worker processes forked from it (they
     inherit the cells: nothing large is sent, only each block's flags come back)."""
     workers = workers or len(os.sched_getaffinity(0))
-    fork = "fork" in multiprocessing.get_all_start_methods()
-    if workers < 2 or len(blocks) < 2 or len(shared.cells) < PARALLEL_CELLS or not fork:
+    if workers < 2 or len(blocks) < 2 or len(shared.cells) < PARALLEL_CELLS or not can_fork():
         yield from (_protect_block(shared, b) for b in blocks)
         return
     global _SHARED
@@ -605,7 +604,7 @@ def _map_blocks(shared: _Shared, blocks: list[int], workers: int | None) -> Iter
     _warm_kernels()
     try:
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(workers, len(blocks)), mp_context=ctx, initializer=_own_streams) as pool:
+        with ProcessPoolExecutor(min(workers, len(blocks)), mp_context=ctx, initializer=own_streams) as pool:
             yield from pool.map(_protect_shared_block, blocks)
     finally:
         _SHARED = None
@@ -616,12 +615,6 @@ def _warm_kernels() -> None:
     none = np.zeros(0, dtype=np.int64)
     null_vector(none, none, none.astype(np.uint64), 0, 0, 0)
     first_of_pairs(none, none, 0, 0)
-
-
-def _own_streams() -> None:
-    """A worker's own standard streams: a thread of the parent (a progress bar) may have held the inherited
-    ones' locks at the fork, and the worker flushes its streams when it exits. The workers print nothing."""
-    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (open for the worker's life)
 
 
 def _protect_shared_block(block: int) -> tuple[int, np.ndarray, dict]:

@@ -12,6 +12,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from levekar.indicators import forks
 from levekar.indicators.catalogue import Catalogue, load_catalogue
 from levekar.indicators.cells import as_categories, as_strings, concat
 from levekar.indicators.compare import add_comparisons
@@ -150,18 +151,17 @@ def _compute(
         con.disconnect()  # its memory back before the disclosure control, where the run peaks
     say("protecting", 0.6)
     # medians are not sums: nothing can be subtracted from them, so the primary rule is all they need. They
-    # are computed beside the single-threaded pooling and values (their kernels and sorts release the GIL)
-    with ThreadPoolExecutor(1) as pool:
-        later = pool.submit(medians_of, fetched, catalogue, membership(levels, geography["grunnkrets"]))
-        out, disclosure = finish_values(
-            counts,
-            catalogue,
-            levels,
-            geography[["grunnkrets", "kommune"]],
-            per_level={i.id for i in moving.indicators},
-            extra=later.result,
-            progress=say,
-        )
+    # are computed in a forked process beside the single-threaded pooling and values
+    members = membership(levels, geography["grunnkrets"])
+    out, disclosure = finish_values(
+        counts,
+        catalogue,
+        levels,
+        geography[["grunnkrets", "kommune"]],
+        per_level={i.id for i in moving.indicators},
+        extra=forks.start(lambda: medians_of(fetched, catalogue, members)),
+        progress=say,
+    )
     return out, levels, disclosure
 
 
@@ -180,7 +180,8 @@ def finish_values(
     and the aggregate-table run, so both publish the same thing the same way.
 
     `geography` maps grunnkrets → kommune; `extra` are cells that take no part in secondary suppression
-    (medians), added after it (or a function giving them, called once the values are computed); `unknown`
+    (medians), added after it (or a function giving them, called then: not a thread still running when the
+    disclosure control forks its workers — `levekar.indicators.forks`); `unknown`
     (same layout, numerator = the number of unknown input cells summed into the cell) marks cells built on
     suppressed input: they are suppressed and published without counts."""
     say = progress or (lambda step, frac: None)
@@ -200,14 +201,12 @@ def finish_values(
             .to_numpy(dtype=bool)
         )
         vals["suppressed"] = vals["suppressed"].to_numpy() | blind
-    if callable(extra):
-        # before the disclosure control forks its workers: a thread still running at a fork could leave a
-        # lock held in the workers
-        extra = extra()
     vals["suppressed"], disclosure = secondary_suppression(vals, members, rules, per_level=per_level)
     if blind.any():  # the known part of a sum is no value of it
         vals.loc[blind, ["numerator", "value", "ci_low", "ci_high"]] = np.nan
         disclosure["unknown_input"] = int(blind.sum())
+    if callable(extra):
+        extra = extra()
     if extra is not None and len(extra):
         vals = concat([vals, extra])
     kommune_of = pd.concat(
