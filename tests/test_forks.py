@@ -39,3 +39,16 @@ def test_forked_work_that_dies_is_an_error_not_a_hang():
     result = forks.start(lambda: os._exit(3))
     with pytest.raises(RuntimeError, match="exit code 3"):
         result()
+
+
+def test_forked_map_gives_each_result_in_order_from_workers():
+    lock = threading.Lock()  # cannot be pickled: the work must be inherited, not sent
+
+    def work(item):
+        with lock:
+            return item * item, os.getpid()
+
+    out = list(forks.map(work, range(7), workers=2))
+    assert [square for square, _ in out] == [i * i for i in range(7)]
+    assert os.getpid() not in {pid for _, pid in out}
+    assert [pid for _, pid in forks.map(work, range(3), workers=1)] == [os.getpid()] * 3

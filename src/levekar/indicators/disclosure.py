@@ -28,17 +28,15 @@ when there are many cells). Two passes, repeated until neither changes anything:
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from levekar.indicators import forks
 from levekar.indicators.cells import categorical
-from levekar.indicators.forks import can_fork, own_streams
 from levekar.indicators.modular import first_of_pairs, group_order, null_vector
 
 PRIME = (1 << 61) - 1
@@ -589,25 +587,15 @@ class _Shared(NamedTuple):
     per_level: frozenset[str]
 
 
-_SHARED: _Shared | None = None  # set for the forked workers, which inherit it instead of receiving a copy
-
-
 def _map_blocks(shared: _Shared, blocks: list[int], workers: int | None) -> Iterator[tuple[int, np.ndarray, dict]]:
     """(block, flags, stats) of each block, in this process or on worker processes forked from it (they
     inherit the cells: nothing large is sent, only each block's flags come back)."""
     workers = workers or len(os.sched_getaffinity(0))
-    if workers < 2 or len(blocks) < 2 or len(shared.cells) < PARALLEL_CELLS or not can_fork():
-        yield from (_protect_block(shared, b) for b in blocks)
-        return
-    global _SHARED
-    _SHARED = shared
-    _warm_kernels()
-    try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(workers, len(blocks)), mp_context=ctx, initializer=own_streams) as pool:
-            yield from pool.map(_protect_shared_block, blocks)
-    finally:
-        _SHARED = None
+    if len(shared.cells) < PARALLEL_CELLS:
+        workers = 1
+    if workers > 1:
+        _warm_kernels()
+    return forks.map(lambda b: _protect_block(shared, b), blocks, min(workers, len(blocks)))
 
 
 def _warm_kernels() -> None:
@@ -615,11 +603,6 @@ def _warm_kernels() -> None:
     none = np.zeros(0, dtype=np.int64)
     null_vector(none, none, none.astype(np.uint64), 0, 0, 0)
     first_of_pairs(none, none, 0, 0)
-
-
-def _protect_shared_block(block: int) -> tuple[int, np.ndarray, dict]:
-    assert _SHARED is not None
-    return _protect_block(_SHARED, block)
 
 
 def _protect_block(shared: _Shared, block: int) -> tuple[int, np.ndarray, dict]:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection
 from typing import TypeVar
 
 T = TypeVar("T")
+_MAPPED: Callable | None = None  # `map`'s function, inherited by its workers instead of pickled
 
 
 def can_fork() -> bool:
@@ -51,6 +53,28 @@ def start(work: Callable[[], T]) -> Callable[[], T]:
         return value
 
     return result
+
+
+def map(work: Callable[[int], T], items: Iterable[int], workers: int) -> Iterator[T]:
+    """`work(item)` of each item, in order, on `workers` processes forked from this one (or here, for one
+    worker or without fork). Only the items and the results are pickled; `work` and what it reads are
+    inherited. As with `start`: no other thread of this process may be busy when it is called."""
+    if workers < 2 or not can_fork():
+        yield from (work(item) for item in items)
+        return
+    global _MAPPED
+    _MAPPED = work
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=own_streams) as pool:
+            yield from pool.map(_call_mapped, items)
+    finally:
+        _MAPPED = None
+
+
+def _call_mapped(item: int) -> object:
+    assert _MAPPED is not None
+    return _MAPPED(item)
 
 
 def _run(work: Callable[[], object], send: Connection) -> None:
